@@ -1,0 +1,29 @@
+# The README's two commands: `make demo` (set up, run the main job) and `make test`.
+# Each creates .venv when missing and installs the pinned requirements once.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.sorghum_depth_installed
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt setup.py setup.cfg
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
+	touch $@
+
+demo: $(STAMP)
+	$(PY) -m sorghum_depth_training.quickstart
+
+test: $(STAMP)
+	$(PY) -m pytest -ra test
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_core.py
+
+clean:
+	rm -rf build install log *.egg-info demo_output

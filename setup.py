@@ -1,0 +1,38 @@
+# Copyright 2026 The sorghum_depth Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Install the ROS 2 package `sorghum_depth` and its training tools.
+
+`training/` installs as `sorghum_depth_training`: a top-level package called just
+`training` would clash with other projects in site-packages or a ROS install space.
+Dependencies are pinned in requirements.txt (pip) and package.xml (rosdep).
+"""
+
+from glob import glob
+
+from setuptools import setup
+
+PACKAGE = 'sorghum_depth'
+
+setup(
+    name=PACKAGE,
+    version='0.1.0',
+    packages=[PACKAGE, 'sorghum_depth_training'],
+    package_dir={'sorghum_depth_training': 'training'},
+    data_files=[
+        ('share/ament_index/resource_index/packages', ['resource/' + PACKAGE]),
+        ('share/' + PACKAGE, ['package.xml']),
+        ('share/' + PACKAGE + '/launch', glob('launch/*.launch.py')),
+        ('share/' + PACKAGE + '/config', glob('config/*.yaml')),
+    ],
+    install_requires=['setuptools'],
+    zip_safe=True,
+    maintainer='sorghum_depth maintainers',
+    maintainer_email='maintainers@sorghum-depth.invalid',
+    description='Self-supervised monocular depth for field stereo rigs, with a ROS 2 node.',
+    license='Apache-2.0',
+    entry_points={
+        'console_scripts': [
+            'sorghum-depth-quickstart = sorghum_depth_training.quickstart:main',
+        ],
+    },
+)

@@ -1,0 +1,60 @@
+# Copyright 2026 The sorghum_depth Authors
+# SPDX-License-Identifier: Apache-2.0
+"""One adversarial training step: discriminator update, then generator update.
+
+Follows pix2pix: the discriminator learns on detached reconstructions first, then the
+generator learns against the updated discriminator with its weights frozen.
+"""
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .discriminator import PatchDiscriminator
+from .objective import (discriminator_losses, generator_losses, LossConfig,
+                        reconstruct_views)
+
+
+@dataclass
+class StepModels:
+    """What a step updates: the two networks and their optimisers."""
+
+    generator: nn.Module
+    discriminator: PatchDiscriminator | None
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer | None
+
+
+def set_requires_grad(module: nn.Module, flag: bool) -> None:
+    """Freeze (False) or unfreeze (True) every parameter of ``module``."""
+    for p in module.parameters():
+        p.requires_grad_(flag)
+
+
+def train_step(models: StepModels, left: torch.Tensor, right: torch.Tensor,
+               cfg: LossConfig) -> dict[str, float]:
+    """Run one step on a batch of rectified pairs (B, 3, H, W) in [0, 1].
+
+    Returns the named losses as floats; ``total = generator + discriminator``.
+    """
+    disps = models.generator(left)
+    fakes = reconstruct_views(left, right, disps[0])
+    disc = models.discriminator if cfg.w_gan > 0 else None
+    d_losses = {'discriminator': left.new_zeros(())}
+    if disc is not None:
+        set_requires_grad(disc, True)
+        models.opt_d.zero_grad(set_to_none=True)
+        d_losses = discriminator_losses(disc, left, right, fakes, cfg)
+        d_losses['discriminator'].backward()
+        models.opt_d.step()
+        set_requires_grad(disc, False)
+    models.opt_g.zero_grad(set_to_none=True)
+    g_losses = generator_losses(left, right, disps, disc, cfg, fakes)
+    g_losses['generator'].backward()
+    models.opt_g.step()
+    if disc is not None:
+        set_requires_grad(disc, True)
+    out = {k: float(v.detach()) for k, v in {**g_losses, **d_losses}.items()}
+    out['total'] = out['generator'] + out['discriminator']
+    return out
