@@ -1,6 +1,7 @@
 # Copyright 2026 The sorghum_depth Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Install the ROS 2 package `sorghum_depth` and its training tools.
+"""
+Install the ROS 2 package `sorghum_depth` and its training tools.
 
 `training/` installs as `sorghum_depth_training`: a top-level package called just
 `training` would clash with other projects in site-packages or a ROS install space.

@@ -12,17 +12,15 @@ def disp_frac_to_px(disp_frac: np.ndarray, width_px: int) -> np.ndarray:
 
 def depth_from_disparity(disp_px: np.ndarray, fx_px: float, baseline_m: float,
                          min_disp_px: float = 1e-3) -> np.ndarray:
-    """Metric depth ``Z = fx * B / d`` in metres; NaN where ``d <= min_disp_px``.
+    """
+    Metric depth ``Z = fx * B / d`` in metres; NaN where ``d <= min_disp_px``.
 
-    Args:
-        disp_px: disparity in pixels, any shape.
-        fx_px: focal length in pixels (> 0).
-        baseline_m: stereo baseline in metres (> 0).
-        min_disp_px: disparities at or below this are invalid (NaN depth).
+    :param disp_px: disparity in pixels, any shape.
+    :param fx_px: focal length in pixels (> 0).
+    :param baseline_m: stereo baseline in metres (> 0).
+    :param min_disp_px: disparities at or below this are invalid (NaN depth).
 
-    Returns:
-        float32 depth in metres, same shape as ``disp_px``.
-
+    :returns: float32 depth in metres, same shape as ``disp_px``.
     """
     if fx_px <= 0 or baseline_m <= 0:
         raise ValueError(f'fx_px and baseline_m must be positive, got {fx_px}, {baseline_m}')

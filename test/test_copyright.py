@@ -1,15 +1,15 @@
 # Copyright 2026 The sorghum_depth Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Every source file starts with a copyright line and the package's SPDX licence tag.
+"""
+Every source file starts with a copyright line and the package's SPDX licence tag.
 
 ament_copyright is not installable from PyPI, so this is the same check written small.
 """
 
 import re
 
-import pytest
-
 from lint_paths import python_files, REPO_ROOT
+import pytest
 
 COPYRIGHT = re.compile(r'^# Copyright (19|20)\d\d(-(19|20)\d\d)? \S.*$')
 LICENSE_TAG = '# SPDX-License-Identifier: Apache-2.0'

@@ -3,9 +3,8 @@
 """ament_flake8: ROS 2 style, 99 columns, single quotes, google import order."""
 
 from ament_flake8.main import main_with_errors
-import pytest
-
 from lint_paths import python_paths
+import pytest
 
 
 @pytest.mark.flake8

@@ -3,9 +3,8 @@
 """ament_pep257 on all sources; public API of the installed packages must be documented."""
 
 from ament_pep257.main import main
-import pytest
-
 from lint_paths import CORE_DIRS, python_paths
+import pytest
 
 
 @pytest.mark.linter
@@ -17,5 +16,6 @@ def test_pep257():
 @pytest.mark.linter
 @pytest.mark.pep257
 def test_public_api_has_docstrings():
-    argv = ['--add-select', 'D101,D102,D103'] + python_paths(CORE_DIRS)
+    # --add-select takes several values: it must come after the paths.
+    argv = python_paths(CORE_DIRS) + ['--add-select', 'D101', 'D102', 'D103']
     assert main(argv=argv) == 0, 'Public classes / functions without a docstring'

@@ -1,6 +1,7 @@
 # Copyright 2026 The sorghum_depth Authors
 # SPDX-License-Identifier: Apache-2.0
-"""PatchGAN discriminator and GAN loss (pix2pix, Isola et al. 2017).
+"""
+PatchGAN discriminator and GAN loss (pix2pix, Isola et al. 2017).
 
 The discriminator tells real views from views reconstructed by warping the other view
 with the predicted disparity. It outputs a map of logits (no sigmoid), one per
@@ -16,7 +17,8 @@ import torch.nn.functional as F
 
 @dataclass
 class DiscriminatorConfig:
-    """PatchGAN shape: C64-C128-C256-C512 with 4x4 kernels gives a 70x70 receptive field.
+    """
+    PatchGAN shape: C64-C128-C256-C512 with 4x4 kernels gives a 70x70 receptive field.
 
     ``conditional``: the discriminator also sees the opposite view (6 input channels).
     ``norm``: 'instance' (works at batch 1), 'batch' (as in pix2pix) or 'none'.

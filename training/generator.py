@@ -1,12 +1,14 @@
 # Copyright 2026 The sorghum_depth Authors
 # SPDX-License-Identifier: Apache-2.0
-"""U-Net generator: left RGB image in, left and right disparity out at 4 scales.
+"""
+U-Net generator: left RGB image in, left and right disparity out at 4 scales.
 
 Disparity is a fraction of the image width, ``max_disp_frac * sigmoid(x)``, as in
 monodepth (Godard et al. 2017). Channel 0 is the left disparity, channel 1 the right.
 """
 
 from dataclasses import asdict, dataclass
+import math
 
 import torch
 from torch import nn
@@ -15,7 +17,8 @@ import torch.nn.functional as F
 
 @dataclass
 class GeneratorConfig:
-    """Shape of the generator; stored in checkpoints so a model rebuilds itself.
+    """
+    Shape of the generator; stored in checkpoints so a model rebuilds itself.
 
     ``enc_channels[k]`` is the width of the encoder block whose output is at 1/2^(k+1)
     resolution; ``dec_channels[i]`` the width of the decoder stage at 1/2^i. Inputs must
@@ -26,6 +29,7 @@ class GeneratorConfig:
     dec_channels: tuple[int, ...] = (16, 32, 64, 128, 192, 384)
     num_scales: int = 4
     max_disp_frac: float = 0.3
+    init_disp_frac: float = 0.015
     image_mean: float = 0.45
     image_std: float = 0.225
 
@@ -39,6 +43,8 @@ class GeneratorConfig:
             raise ValueError(f'num_scales must be in [1, {len(self.dec_channels)}]')
         if not 0.0 < self.max_disp_frac <= 1.0:
             raise ValueError('max_disp_frac must be in (0, 1]')
+        if not 0.0 < self.init_disp_frac < self.max_disp_frac:
+            raise ValueError('init_disp_frac must be in (0, max_disp_frac)')
 
     @property
     def divisor(self) -> int:
@@ -56,7 +62,8 @@ class GeneratorConfig:
 def _conv(c_in: int, c_out: int, kernel: int = 3, stride: int = 1) -> nn.Sequential:
     pad = kernel // 2
     return nn.Sequential(
-        nn.Conv2d(c_in, c_out, kernel, stride, pad, padding_mode='reflect'), nn.ELU(inplace=True))
+        nn.Conv2d(c_in, c_out, kernel, stride, pad, padding_mode='replicate'),
+        nn.ELU(inplace=True))
 
 
 def _encoder_block(c_in: int, c_out: int, kernel: int) -> nn.Sequential:
@@ -68,7 +75,7 @@ class _DecoderStage(nn.Module):
         super().__init__()
         self.upconv = _conv(c_in, c_out)
         self.iconv = _conv(c_out + c_skip + c_disp_in, c_out)
-        self.head = nn.Conv2d(c_out, 2, 3, 1, 1, padding_mode='reflect') if head else None
+        self.head = nn.Conv2d(c_out, 2, 3, 1, 1, padding_mode='replicate') if head else None
 
 
 class Generator(nn.Module):
@@ -90,18 +97,34 @@ class Generator(nn.Module):
             c_disp = 2 if i + 1 < n_scales else 0
             stages.append(_DecoderStage(c_in, dec[i], c_skip, c_disp, head=i < n_scales))
         self.decoder = nn.ModuleList(stages)
+        self._init_heads()
+
+    def _init_heads(self) -> None:
+        """
+        Start every head near ``init_disp_frac``: a small disparity, where real scenes are.
+
+        With zero bias the heads would start at ``max_disp_frac / 2`` (15 % of the width),
+        far from typical field disparities, where the photometric loss has no useful slope.
+        """
+        p = self.config.init_disp_frac / self.config.max_disp_frac
+        for stage in self.decoder:
+            if stage.head is not None:
+                nn.init.constant_(stage.head.bias, math.log(p / (1 - p)))
 
     def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
-        """Predict disparities.
-
-        Args:
-            image: (B, 3, H, W) RGB in [0, 1]; H, W multiples of ``config.divisor``.
-
-        Returns:
-            ``num_scales`` tensors, full resolution first: (B, 2, H / 2^s, W / 2^s),
-            channel 0 left and channel 1 right disparity as a fraction of the width.
-
         """
+        Predict disparities.
+
+        :param image: (B, 3, H, W) RGB in [0, 1]; H, W multiples of ``config.divisor``.
+
+        :returns: ``num_scales`` tensors, full resolution first: (B, 2, H / 2^s, W / 2^s),
+            channel 0 left and channel 1 right disparity as a fraction of the width.
+        """
+        h, w = image.shape[-2], image.shape[-1]
+        div = self.config.divisor
+        if image.dim() != 4 or image.shape[1] != 3 or h % div != 0 or w % div != 0:
+            raise ValueError(f'expected (B, 3, H, W) with H, W multiples of {div}, '
+                             f'got {list(image.shape)}')
         x = (image - self.config.image_mean) / self.config.image_std
         skips: list[torch.Tensor] = []
         for block in self.encoder:
@@ -125,5 +148,5 @@ class Generator(nn.Module):
 
 
 def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
+    """Count the trainable parameters of ``model``."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

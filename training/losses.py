@@ -1,6 +1,7 @@
 # Copyright 2026 The sorghum_depth Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Monodepth loss terms (Godard et al. 2017) as small pure functions.
+"""
+Monodepth loss terms (Godard et al. 2017) as small pure functions.
 
 All images are (B, C, H, W) in [0, 1]; disparities (B, 1, H, W) as a fraction of width.
 Each term returns a scalar tensor averaged over pixels (and channels, and the batch).
@@ -16,15 +17,13 @@ SSIM_C2 = 0.03 ** 2
 
 
 def ssim_dissimilarity(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-pixel ``(1 - SSIM) / 2`` in [0, 1] over 3x3 windows (reflection padded).
+    """
+    Per-pixel ``(1 - SSIM) / 2`` in [0, 1] over 3x3 windows (reflection padded).
 
-    Args:
-        x: (B, C, H, W) image, H and W at least 2.
-        y: (B, C, H, W) image.
+    :param x: (B, C, H, W) image, H and W at least 2.
+    :param y: (B, C, H, W) image.
 
-    Returns:
-        (B, C, H, W) dissimilarity: 0 where the windows are identical.
-
+    :returns: (B, C, H, W) dissimilarity: 0 where the windows are identical.
     """
     x = F.pad(x, (1, 1, 1, 1), mode='reflect')
     y = F.pad(y, (1, 1, 1, 1), mode='reflect')
@@ -47,7 +46,8 @@ def appearance_loss(estimate: torch.Tensor, target: torch.Tensor,
 
 
 def lr_consistency_loss(disp_left: torch.Tensor, disp_right: torch.Tensor) -> torch.Tensor:
-    """Left-right consistency both ways.
+    """
+    Left-right consistency both ways.
 
     ``mean|d_l - d_r warped to the left|`` plus ``mean|d_r - d_l warped to the right|``.
     """
@@ -57,7 +57,8 @@ def lr_consistency_loss(disp_left: torch.Tensor, disp_right: torch.Tensor) -> to
 
 
 def smoothness_loss(disp: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-    """Edge-aware first-order smoothness of ``disp`` (B, 1, H, W) guided by ``image``.
+    """
+    Edge-aware first-order smoothness of ``disp`` (B, 1, H, W) guided by ``image``.
 
     ``mean(|dx d| exp(-mean_c |dx I|)) + mean(|dy d| exp(-mean_c |dy I|))``: gradients
     of the disparity are penalised less where the image has edges.

@@ -1,6 +1,7 @@
 # Copyright 2026 The sorghum_depth Authors
 # SPDX-License-Identifier: Apache-2.0
-"""The full adversarial objective: monodepth terms at every scale plus the GAN term.
+"""
+The full adversarial objective: monodepth terms at every scale plus the GAN term.
 
 ``compute_losses`` returns the named loss dict that the trainer, the logs and the tests
 share. The train step calls its two halves, ``discriminator_losses`` then
@@ -83,7 +84,8 @@ def generator_losses(left: torch.Tensor, right: torch.Tensor, disps: list[torch.
                      disc: PatchDiscriminator | None, cfg: LossConfig,
                      fakes: tuple[torch.Tensor, torch.Tensor] | None = None
                      ) -> dict[str, torch.Tensor]:
-    """Monodepth terms, the adversarial term and their weighted sum ``generator``.
+    """
+    Monodepth terms, the adversarial term and their weighted sum ``generator``.
 
     ``fakes`` are the full-scale reconstructions if already computed. Without a
     discriminator (or with ``w_gan = 0``) the adversarial term is zero.
@@ -102,7 +104,8 @@ def generator_losses(left: torch.Tensor, right: torch.Tensor, disps: list[torch.
 
 def compute_losses(left: torch.Tensor, right: torch.Tensor, disps: list[torch.Tensor],
                    disc: PatchDiscriminator | None, cfg: LossConfig) -> dict[str, torch.Tensor]:
-    """Every named loss for one batch: generator terms, discriminator terms and ``total``.
+    """
+    Every named loss for one batch: generator terms, discriminator terms and ``total``.
 
     ``total = generator + discriminator`` (the three curves of the origin project are
     ``generator``, ``discriminator`` and ``total``).

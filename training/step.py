@@ -1,6 +1,7 @@
 # Copyright 2026 The sorghum_depth Authors
 # SPDX-License-Identifier: Apache-2.0
-"""One adversarial training step: discriminator update, then generator update.
+"""
+One adversarial training step: discriminator update, then generator update.
 
 Follows pix2pix: the discriminator learns on detached reconstructions first, then the
 generator learns against the updated discriminator with its weights frozen.
@@ -34,7 +35,8 @@ def set_requires_grad(module: nn.Module, flag: bool) -> None:
 
 def train_step(models: StepModels, left: torch.Tensor, right: torch.Tensor,
                cfg: LossConfig) -> dict[str, float]:
-    """Run one step on a batch of rectified pairs (B, 3, H, W) in [0, 1].
+    """
+    Run one step on a batch of rectified pairs (B, 3, H, W) in [0, 1].
 
     Returns the named losses as floats; ``total = generator + discriminator``.
     """

@@ -1,6 +1,7 @@
 # Copyright 2026 The sorghum_depth Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Horizontal bilinear warping of rectified stereo views.
+"""
+Horizontal bilinear warping of rectified stereo views.
 
 Conventions (used everywhere in the project):
 
@@ -26,15 +27,13 @@ def _base_grid(b: int, h: int, w: int, like: torch.Tensor) -> tuple[torch.Tensor
 
 
 def warp_horizontal(image: torch.Tensor, offset_frac: torch.Tensor) -> torch.Tensor:
-    """Sample ``image`` at ``x + offset_frac(x) * W`` along each row (bilinear).
+    """
+    Sample ``image`` at ``x + offset_frac(x) * W`` along each row (bilinear).
 
-    Args:
-        image: (B, C, H, W) source view.
-        offset_frac: (B, 1, H, W) horizontal offset as a fraction of the width W.
+    :param image: (B, C, H, W) source view.
+    :param offset_frac: (B, 1, H, W) horizontal offset as a fraction of the width W.
 
-    Returns:
-        (B, C, H, W) resampled image, differentiable in both inputs.
-
+    :returns: (B, C, H, W) resampled image, differentiable in both inputs.
     """
     b, _, h, w = image.shape
     if offset_frac.shape != (b, 1, h, w):

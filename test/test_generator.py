@@ -1,0 +1,65 @@
+# Copyright 2026 The sorghum_depth Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Generator: size, shapes, output range, config round trip, gradients."""
+
+import pytest
+from sorghum_depth_training.generator import count_parameters, Generator, GeneratorConfig
+import torch
+
+SMALL = GeneratorConfig(enc_channels=(8, 16, 16, 32, 32, 32), dec_channels=(8, 8, 16, 16, 32, 32))
+
+
+def test_default_size_is_8_to_15_million_parameters():
+    n = count_parameters(Generator())
+    assert 8e6 <= n <= 15e6, n
+
+
+@pytest.mark.parametrize('hw', [(64, 128), (128, 192)])
+def test_four_scales_of_left_and_right_disparity(hw):
+    torch.manual_seed(0)
+    disps = Generator(SMALL)(torch.rand(2, 3, *hw))
+    assert [tuple(d.shape) for d in disps] == [
+        (2, 2, hw[0] // 2 ** s, hw[1] // 2 ** s) for s in range(4)]
+    for d in disps:
+        assert d.min() > 0 and d.max() < SMALL.max_disp_frac
+
+
+def test_default_generator_runs_at_192x640():
+    with torch.no_grad():
+        disps = Generator().eval()(torch.rand(1, 3, 192, 640))
+    assert disps[0].shape == (1, 2, 192, 640)
+
+
+def test_max_disp_frac_bounds_output():
+    cfg = GeneratorConfig(**{**SMALL.to_dict(), 'max_disp_frac': 0.05})
+    d = Generator(cfg)(torch.rand(1, 3, 64, 64))[0]
+    assert d.max() < 0.05
+
+
+def test_config_round_trips_through_plain_dict():
+    d = SMALL.to_dict()
+    assert isinstance(d['enc_channels'], list)
+    assert GeneratorConfig(**d) == SMALL
+
+
+@pytest.mark.parametrize('kwargs', [
+    {'enc_channels': (8, 16), 'dec_channels': (8,)},
+    {'num_scales': 0},
+    {'max_disp_frac': 0.0},
+])
+def test_bad_config_is_rejected(kwargs):
+    with pytest.raises(ValueError):
+        GeneratorConfig(**kwargs)
+
+
+def test_input_size_not_multiple_of_divisor_gives_clear_error():
+    with pytest.raises(ValueError, match='multiples of 64'):
+        Generator(SMALL)(torch.rand(1, 3, 100, 128))
+
+
+def test_every_parameter_gets_a_gradient():
+    gen = Generator(SMALL)
+    disps = gen(torch.rand(1, 3, 64, 64))
+    sum(d.mean() for d in disps).backward()
+    missing = [n for n, p in gen.named_parameters() if p.grad is None or not p.grad.any()]
+    assert not missing
