@@ -1,0 +1,190 @@
+# Copyright 2026 The sorghum_depth Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Synthetic sorghum-row stereo pairs with exact ground-truth disparity.
+
+``sorghum-depth-synth OUT`` renders scenes from a seed into a dataset folder (the
+contract of ``DESIGN.md``) plus ``disp_gt/NNNNNN.npy`` (float32, left view, px, 0 on
+sky) and ``nonocc/NNNNNN.png`` (255 where the left pixel is visible in the right view);
+``--bag`` also writes a rosbag2 MCAP (Image + CameraInfo) of the same pairs.
+"""
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+import sys
+
+import numpy as np
+
+from .bag_io import camera_info, StereoBagWriter
+from .data_synth_render import Camera
+from .data_synth_scene import render_view, sample_scene
+from .dataset_dir import Calibration, DatasetError, DatasetWriter
+
+DEFAULT_WIDTH, DEFAULT_HEIGHT = 640, 192
+DEFAULT_BASELINE_M = 0.12
+FX_PER_WIDTH = 0.6
+BAG_START_NS = 1_700_000_000 * 10**9
+BAG_PERIOD_NS = 100_000_000
+README = """# Synthetic sorghum-row stereo dataset
+
+Written by `sorghum-depth-synth` (seed and settings in calibration.yaml, `source`).
+- `left/`, `right/`: rectified RGB pairs, rendered by ray casting.
+- `disp_gt/NNNNNN.npy`: float32 (H, W) EXACT left disparity in px at pixel centres,
+  `left(x) = right(x - d)`; depth_m = fx * baseline_m / d; 0 on sky (infinitely far).
+- `nonocc/NNNNNN.png`: uint8, 255 where the left pixel is visible in the right view.
+"""
+
+
+@dataclass
+class StereoSample:
+    """
+    One rendered pair.
+
+    :ivar left, right: uint8 RGB (H, W, 3).
+    :ivar disp_gt_px: float32 (H, W) left disparity in px, 0 on sky.
+    :ivar nonocc: bool (H, W), left pixel visible in the right view.
+
+    """
+
+    left: np.ndarray
+    right: np.ndarray
+    disp_gt_px: np.ndarray
+    nonocc: np.ndarray
+
+
+def default_fx_px(width: int) -> float:
+    """Return the default focal length in px for an image ``width`` px wide (KITTI-like)."""
+    return FX_PER_WIDTH * width
+
+
+def _nonocc(disp_left: np.ndarray, disp_right: np.ndarray) -> np.ndarray:
+    """Left-right check of exact disparities: left pixel visible in the right view."""
+    h, w = disp_left.shape
+    x_r = np.arange(w)[None, :] - disp_left
+    xi = np.clip(np.rint(x_r).astype(np.int64), 0, w - 1)
+    back = disp_right[np.arange(h)[:, None], xi]
+    return (x_r > -0.5) & (np.abs(back - disp_left) <= np.maximum(0.5, 0.02 * disp_left))
+
+
+def render_pair(seed: int, index: int, width: int = DEFAULT_WIDTH,
+                height: int = DEFAULT_HEIGHT, fx_px: float | None = None,
+                baseline_m: float = DEFAULT_BASELINE_M) -> StereoSample:
+    """
+    Render scene ``index`` of ``seed`` as a rectified stereo pair.
+
+    :param seed: base seed; scene ``index`` uses the seed sequence (seed, index).
+    :param index: scene number.
+    :param width, height: image size in px (the generator wants multiples of 64).
+    :param fx_px: focal length in px (fx = fy; principal point at the image centre);
+        default ``0.6 * width``.
+    :param baseline_m: stereo baseline in metres.
+
+    :return: The StereoSample.
+
+    """
+    fx_px = default_fx_px(width) if fx_px is None else float(fx_px)
+    scene = sample_scene(np.random.default_rng([seed, index]))
+    cam = Camera(fx_px, fx_px, (width - 1) / 2, (height - 1) / 2, width, height,
+                 scene.cam_centre, scene.cam_rot)
+    left, depth_l = render_view(scene, cam)
+    right, depth_r = render_view(scene, cam.shifted(baseline_m))
+    disp_l, disp_r = ((np.where(np.isfinite(z), fx_px * baseline_m / z, 0)).astype(np.float32)
+                      for z in (depth_l, depth_r))
+    to_u8 = (lambda im: np.rint(im * 255).astype(np.uint8))
+    return StereoSample(to_u8(left), to_u8(right), disp_l, _nonocc(disp_l, disp_r))
+
+
+def synthetic_calibration(width: int, height: int, fx_px: float, baseline_m: float,
+                          source: dict) -> Calibration:
+    """Calibration of render_pair's rig (principal point at the image centre)."""
+    return Calibration(width, height, fx_px, fx_px, (width - 1) / 2, (height - 1) / 2,
+                       baseline_m, source)
+
+
+def write_synthetic(out_dir: Path, count: int, seed: int = 0, width: int = DEFAULT_WIDTH,
+                    height: int = DEFAULT_HEIGHT, fx_px: float | None = None,
+                    baseline_m: float = DEFAULT_BASELINE_M, bag_path: Path | None = None,
+                    overwrite: bool = False) -> Calibration:
+    """
+    Render ``count`` scenes into a dataset folder (and optionally an MCAP bag).
+
+    :param out_dir: dataset folder to create.
+    :param count: number of pairs.
+    :param seed, width, height, fx_px, baseline_m: see render_pair.
+    :param bag_path: also write a rosbag2 MCAP here (topics /stereo/{left,right}/image_rect,
+        rgb8, with camera_info), or None.
+    :param overwrite: replace an existing dataset in ``out_dir``.
+
+    :return: The calibration written.
+
+    """
+    fx_px = default_fx_px(width) if fx_px is None else float(fx_px)
+    calib = synthetic_calibration(width, height, fx_px, baseline_m, {
+        'generator': 'sorghum-depth-synth', 'seed': int(seed), 'count': int(count),
+        'disp_gt': 'disp_gt/NNNNNN.npy float32 px, left view, 0 = sky',
+        'nonocc': 'nonocc/NNNNNN.png 255 = visible in right view'})
+    bag = None
+    if bag_path is not None:
+        if Path(bag_path).exists():
+            raise DatasetError(f'{bag_path}: bag already exists')
+        bag = StereoBagWriter(bag_path, 'mcap', 'rgb8', topics={
+            'left': '/stereo/left/image_rect', 'right': '/stereo/right/image_rect'})
+        bag.__enter__()
+    infos = (camera_info(width, height, fx_px, fx_px, calib.cx, calib.cy),
+             camera_info(width, height, fx_px, fx_px, calib.cx, calib.cy, baseline_m))
+    try:
+        with DatasetWriter(out_dir, overwrite) as writer:
+            for i in range(count):
+                s = render_pair(seed, i, width, height, fx_px, baseline_m)
+                name = writer.add_pair(s.left[..., ::-1], s.right[..., ::-1], s.disp_gt_px)
+                writer.write_file(f'nonocc/{name}.png', s.nonocc.astype(np.uint8) * 255)
+                if bag is not None:
+                    bag.write_pair(s.left, s.right, BAG_START_NS + i * BAG_PERIOD_NS, infos)
+            writer.finish(calib, readme=README)
+    finally:
+        if bag is not None:
+            bag.__exit__(None, None, None)
+    return calib
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line interface of sorghum-depth-synth."""
+    p = argparse.ArgumentParser(
+        prog='sorghum-depth-synth', description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('out', type=Path, help='dataset folder to create')
+    p.add_argument('--count', type=int, default=8, help='number of pairs (default 8)')
+    p.add_argument('--seed', type=int, default=0, help='random seed (default 0)')
+    p.add_argument('--width', type=int, default=DEFAULT_WIDTH, help='px, multiple of 64')
+    p.add_argument('--height', type=int, default=DEFAULT_HEIGHT, help='px, multiple of 64')
+    p.add_argument('--fx', type=float, default=None, help='focal length px (0.6 * width)')
+    p.add_argument('--baseline', type=float, default=DEFAULT_BASELINE_M,
+                   help=f'baseline in metres (default {DEFAULT_BASELINE_M})')
+    p.add_argument('--bag', type=Path, default=None,
+                   help='also write a rosbag2 MCAP of the pairs to this new folder')
+    p.add_argument('--overwrite', action='store_true', help='replace an existing dataset')
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (2 on bad input, message on stderr)."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.count < 1 or args.width < 8 or args.height < 8 or args.baseline <= 0:
+            raise DatasetError('--count must be >= 1, sizes >= 8 px, --baseline > 0')
+        if args.width % 64 or args.height % 64:
+            print(f'warning: {args.width}x{args.height} is not a multiple of 64; the '
+                  'generator needs that (resize before training)', file=sys.stderr)
+        write_synthetic(args.out, args.count, args.seed, args.width, args.height, args.fx,
+                        args.baseline, args.bag, args.overwrite)
+    except DatasetError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    print(f'wrote {args.count} synthetic pairs to {args.out}'
+          + (f' and bag {args.bag}' if args.bag else ''))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
