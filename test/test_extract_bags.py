@@ -1,0 +1,186 @@
+# Copyright 2026 The sorghum_depth Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Bags written with rosbags from real KITTI frames: every format extracts to the same pairs.
+
+Also every bad input: truncated/corrupt bag, missing topic, size mismatch, unsupported
+encoding, missing camera_info, existing output. Frames are downscaled to keep it fast.
+"""
+
+import shutil
+import subprocess
+import sys
+
+from conftest import shared_data
+import cv2
+import numpy as np
+import pytest
+from sorghum_depth_training.bag_io import camera_info, StereoBagWriter
+from sorghum_depth_training.dataset_dir import load_dataset
+from sorghum_depth_training.extract import extract, ExtractOptions
+
+W, H, N = 320, 96, 3
+T0_NS = 1_600_000_000 * 10**9
+STORAGES = ('sqlite3', 'mcap', 'rosbag1')
+
+
+@pytest.fixture(scope='module')
+def kitti():
+    """Three real KITTI pairs, downscaled, tinted to RGB, with a scaled calibration."""
+    root = shared_data('kitti_odometry', 'seq1')
+    p0, p1 = (np.array(line.split()[-12:], float) for line in
+              (root / 'calib.txt').read_text().strip().splitlines()[:2])
+    frames = []
+    for i in range(N):
+        pair = []
+        for side in ('image_l', 'image_r'):
+            gray = cv2.imread(str(root / side / f'{i:06d}.png'), cv2.IMREAD_GRAYSCALE)
+            small = cv2.resize(gray, (W, H), interpolation=cv2.INTER_AREA)
+            pair.append(np.stack([small, (small * 0.7).astype(np.uint8), 255 - small], -1))
+        frames.append(pair)
+    sx = W / gray.shape[1]
+    fx, baseline_m = p0[0] * sx, -p1[3] / p1[0]
+    cx, cy = (p0[2] + 0.5) * sx - 0.5, (p0[6] + 0.5) * H / gray.shape[0] - 0.5
+    infos = (camera_info(W, H, fx, fx * H / gray.shape[0] / sx, cx, cy),
+             camera_info(W, H, fx, fx * H / gray.shape[0] / sx, cx, cy, baseline_m))
+    return frames, infos, baseline_m
+
+
+def _write_bag(path, frames, infos, storage='mcap', encoding='rgb8', compress=None, **kw):
+    with StereoBagWriter(path, storage, encoding, compress, **kw) as bag:
+        for i, (left, right) in enumerate(frames):
+            bag.write_pair(left, right, T0_NS + i * 50_000_000, infos)
+    return path
+
+
+def _bag_path(tmp_path, storage, name):
+    return tmp_path / (f'{name}.bag' if storage == 'rosbag1' else name)
+
+
+def _extract(bag, out, **opts):
+    extract([bag], out, ExtractOptions(**opts), log=lambda *a: None)
+    ds = load_dataset(out)
+    imgs = [[cv2.imread(str(out / s / f'{n}.png'), cv2.IMREAD_UNCHANGED) for s in ('left',
+             'right')] for n in ds.names()]
+    return ds, imgs
+
+
+@pytest.mark.parametrize('storage', STORAGES)
+def test_formats_extract_to_the_same_pairs(tmp_path, kitti, storage):
+    frames, infos, baseline_m = kitti
+    bgr = [[cv2.cvtColor(im, cv2.COLOR_RGB2BGR) for im in pair] for pair in frames]
+    gray = [[cv2.cvtColor(im, cv2.COLOR_RGB2GRAY) for im in pair] for pair in frames]
+    cases = [('rgb8', None, bgr, 0), ('bgr8', None, bgr, 0), ('bgra8', None, bgr, 0),
+             ('mono8', None, gray, 0), ('mono16', None, gray, 0), ('rgb8', 'png', bgr, 0),
+             ('rgb8', 'jpeg', bgr, 10.0), ('bayer_rggb8', None, bgr, 8.0),
+             ('bayer_gbrg8', None, bgr, 8.0)]
+    for encoding, compress, expected, tol in cases:
+        name = f'{encoding}_{compress}'
+        bag = _write_bag(_bag_path(tmp_path, storage, name), frames, infos, storage, encoding,
+                         compress)
+        ds, imgs = _extract(bag, tmp_path / f'out_{name}')
+        assert ds.names() == ['000000', '000001', '000002'], name
+        assert ds.calib.fx == pytest.approx(infos[0]['p'][0]), name
+        assert ds.calib.baseline_m == pytest.approx(baseline_m), name
+        for got, want in zip(imgs, expected):
+            for g, w in zip(got, want):
+                err = np.abs(g.astype(float) - w).mean()
+                assert err <= tol, f'{storage} {name}: mean abs error {err:.2f} > {tol}'
+    bayer = [_extract(_write_bag(_bag_path(tmp_path, storage, f'b{k}'), frames, infos,
+                                 storage, 'bayer_rggb8'), tmp_path / f'b{k}_out')[1]
+             for k in range(2)]
+    np.testing.assert_array_equal(np.array(bayer[0]), np.array(bayer[1]))
+
+
+def test_pairing_tolerance_window_stride_and_resize(tmp_path, kitti):
+    frames, infos, baseline_m = kitti
+    bag = tmp_path / 'jitter'
+    with StereoBagWriter(bag, 'mcap') as w:
+        for i in range(6):
+            left, right = frames[i % N]
+            jitter = 40_000_000 if i == 2 else 2_000_000
+            w.write_pair(left, right, T0_NS + i * 100_000_000, infos, T0_NS + i * 100_000_000
+                         + jitter)
+    summary = extract([bag], tmp_path / 'a', ExtractOptions(tolerance_s=0.005), log=print)
+    assert summary.written == 5
+    assert summary.dropped['unmatched left'] == 1 and summary.dropped['unmatched right'] == 1
+    summary = extract([bag], tmp_path / 'b', ExtractOptions(
+        tolerance_s=0.05, start_s=0.15, end_s=0.45, stride=2, size=(160, 64)), log=print)
+    assert summary.written == 2 and summary.dropped['outside time window'] == 3
+    assert summary.dropped['stride'] == 1
+    ds = load_dataset(tmp_path / 'b')
+    assert (ds.calib.width, ds.calib.height) == (160, 64)
+    assert ds.calib.fx == pytest.approx(infos[0]['p'][0] / 2)
+    assert ds.calib.fy == pytest.approx(infos[0]['p'][5] * 64 / H)
+    assert ds.calib.baseline_m == pytest.approx(baseline_m)
+    left, _ = ds.read_pair('000000')
+    want = cv2.resize(frames[2][0], (160, 64), interpolation=cv2.INTER_AREA) / 255.0
+    np.testing.assert_allclose(left, want, atol=1.5 / 255)
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, '-m', 'sorghum_depth_training.extract', *map(
+        str, args)], capture_output=True, text=True)
+
+
+def _assert_fails(tmp_path, done, *needles):
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith('error: '), done.stderr
+    for needle in needles:
+        assert str(needle) in done.stderr, done.stderr
+    assert not (tmp_path / 'out').exists()
+    assert not [p for p in tmp_path.iterdir() if '.tmp-' in p.name], 'temp folder left'
+
+
+def test_bad_bags_fail_cleanly(tmp_path, kitti):
+    frames, infos, _ = kitti
+    good = _write_bag(tmp_path / 'good', frames, infos, 'mcap')
+    cut = tmp_path / 'cut'
+    shutil.copytree(good, cut)
+    mcap = next(cut.glob('*.mcap'))
+    mcap.write_bytes(mcap.read_bytes()[:mcap.stat().st_size // 2])
+    _assert_fails(tmp_path, _run(cut, '-o', tmp_path / 'out'), cut, 'truncated or corrupt')
+    junk = tmp_path / 'junk.bag'
+    junk.write_bytes(b'#ROSBAG V2.0\n' + bytes(range(256)) * 8)
+    _assert_fails(tmp_path, _run(junk, '-o', tmp_path / 'out'), junk, 'truncated or corrupt')
+    _assert_fails(tmp_path, _run(tmp_path / 'nope', '-o', tmp_path / 'out'), 'not found')
+    _assert_fails(tmp_path, _run(good, '-o', tmp_path / 'out', '--left-topic', '/cam/x'),
+                  '/cam/x', 'not found')
+
+
+def test_bad_content_fails_cleanly(tmp_path, kitti):
+    frames, infos, _ = kitti
+    small = [(left, right[:, :W - 16]) for left, right in frames]
+    bag = _write_bag(tmp_path / 'size', small, infos)
+    _assert_fails(tmp_path, _run(bag, '-o', tmp_path / 'out'), 'size mismatch',
+                  '/stereo/right/image_raw', f'{W - 16}x{H}')
+    floats = [(left[..., 0].astype(np.float32), right[..., 0].astype(np.float32))
+              for left, right in frames]
+    bag = _write_bag(tmp_path / 'float', floats, infos, encoding='32FC1')
+    _assert_fails(tmp_path, _run(bag, '-o', tmp_path / 'out'), '/stereo/left/image_raw',
+                  "unsupported image encoding '32FC1'")
+    bag = _write_bag(tmp_path / 'noinfo', frames, None, with_info=False)
+    _assert_fails(tmp_path, _run(bag, '-o', tmp_path / 'out'), 'missing camera_info',
+                  '/stereo/left/image_raw')
+
+
+def test_existing_dataset_refused_unless_overwrite(tmp_path, kitti):
+    frames, infos, _ = kitti
+    bag = _write_bag(tmp_path / 'bag', frames, infos)
+    first = _run(bag, '-o', tmp_path / 'ds', '--max-pairs', '2')
+    assert first.returncode == 0, first.stderr
+    assert 'pairs written: 2' in first.stdout and '1 over --max-pairs' in first.stdout
+    again = _run(bag, '-o', tmp_path / 'ds')
+    assert again.returncode == 2 and 'already holds a dataset' in again.stderr
+    assert '--overwrite' in again.stderr
+    assert len(load_dataset(tmp_path / 'ds').names()) == 2
+    forced = _run(bag, '-o', tmp_path / 'ds', '--overwrite')
+    assert forced.returncode == 0, forced.stderr
+    assert len(load_dataset(tmp_path / 'ds').names()) == 3
+
+
+def test_help_explains():
+    done = _run('--help')
+    assert done.returncode == 0
+    for word in ('camera_info', '--tolerance', '--stride', '--size', '--overwrite', 'MCAP'):
+        assert word in done.stdout
