@@ -34,6 +34,9 @@ setup(
     entry_points={
         'console_scripts': [
             'sorghum-depth-quickstart = sorghum_depth_training.quickstart:main',
+            'sorghum-depth-extract = sorghum_depth_training.extract:main',
+            'sorghum-depth-import = sorghum_depth_training.folder_import:main',
+            'sorghum-depth-synth = sorghum_depth_training.synthetic:main',
         ],
     },
 )
