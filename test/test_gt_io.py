@@ -1,0 +1,121 @@
+# Copyright 2026 The sorghum_depth Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Ground-truth readers (PFM, Middlebury PNG, KITTI PNG, npy) and pair discovery."""
+
+from conftest import shared_data
+import cv2
+import numpy as np
+import pytest
+from sorghum_depth_training.gt_io import (
+    find_pairs, GTError, GTFormatError, read_gt_disparity, read_mask, read_pfm, write_pfm)
+from sorghum_depth_training.synthetic import write_synthetic
+
+
+@pytest.mark.parametrize('little_endian', [True, False])
+def test_pfm_round_trip_and_bottom_up_rows(tmp_path, little_endian):
+    a = np.arange(12, dtype=np.float32).reshape(3, 4) + 0.25
+    a[0, 1] = np.inf
+    path = tmp_path / 'd.pfm'
+    write_pfm(path, a, little_endian=little_endian)
+    raw = path.read_bytes()
+    header = b'Pf\n4 3\n' + (b'-1.0\n' if little_endian else b'1.0\n')
+    assert raw.startswith(header)
+    # the file's first stored row is the image's BOTTOM row, in the header's byte order
+    first_row = np.frombuffer(raw[len(header):len(header) + 16], '<f4' if little_endian
+                              else '>f4')
+    assert first_row.tolist() == a[2].tolist()
+    back = read_pfm(path)
+    assert back.dtype == np.float32 and np.array_equal(back, a)
+    disp = read_gt_disparity(path)
+    assert disp[0, 1] == 0.0 and disp[2, 3] == pytest.approx(11.25)  # inf -> unknown
+
+
+def test_pfm_hand_written_big_endian_colour(tmp_path):
+    rows_bottom_up = np.array([[[1, 2, 3]], [[4, 5, 6]]], '>f4')  # W=1, H=2, 3 channels
+    path = tmp_path / 'c.pfm'
+    path.write_bytes(b'PF\n1 2\n1.0\n' + rows_bottom_up.tobytes())
+    a = read_pfm(path)
+    assert a.shape == (2, 1, 3) and a[0, 0].tolist() == [4, 5, 6] and a[1, 0].tolist() == [1, 2, 3]
+    with pytest.raises(GTFormatError, match='one numeric channel'):
+        read_gt_disparity(path)
+
+
+def test_kitti_uint16_png_decoding(tmp_path):
+    raw = np.array([[0, 256, 257], [512, 6400, 65535]], np.uint16)
+    path = tmp_path / '000000_10.png'
+    assert cv2.imwrite(str(path), raw)
+    disp = read_gt_disparity(path)
+    assert disp.dtype == np.float32
+    assert disp.tolist() == [[0.0, 1.0, 1.00390625], [2.0, 25.0, 255.99609375]]
+
+
+def test_middlebury_png_uses_info_txt_scale(tmp_path):
+    folder = shared_data('middlebury2003', 'tsukuba')
+    raw = cv2.imread(str(folder / 'groundtruth.png'), cv2.IMREAD_GRAYSCALE)
+    disp = read_gt_disparity(folder / 'groundtruth.png')
+    assert np.array_equal(disp, raw.astype(np.float32) / 16)  # info.txt says 16
+    assert 13.0 < disp.max() <= 15.0  # tsukuba's disparity range in px
+    assert np.array_equal(read_gt_disparity(folder / 'groundtruth.png', scale=8.0), raw / 8.0)
+    # without info.txt beside it, an 8-bit PNG has no known scale
+    cv2.imwrite(str(tmp_path / 'gt.png'), raw)
+    with pytest.raises(GTError, match='info.txt'):
+        read_gt_disparity(tmp_path / 'gt.png')
+
+
+def test_npy_invalid_values_become_zero(tmp_path):
+    np.save(tmp_path / 'g.npy', np.array([[1.5, np.nan], [-2.0, np.inf]], np.float64))
+    assert read_gt_disparity(tmp_path / 'g.npy').tolist() == [[1.5, 0.0], [0.0, 0.0]]
+
+
+def test_unknown_or_malformed_gt_format_names_the_file(tmp_path):
+    path = tmp_path / 'disp.exr'
+    path.write_bytes(b'\x00' * 16)
+    with pytest.raises(GTFormatError, match=r'disp\.exr.*unknown ground-truth format'):
+        read_gt_disparity(path)
+    bad = tmp_path / 'bad.pfm'
+    bad.write_bytes(b'P6\n2 2\n255\n' + b'\x00' * 12)
+    with pytest.raises(GTFormatError, match=r'bad\.pfm'):
+        read_gt_disparity(bad)
+    short = tmp_path / 'short.pfm'
+    short.write_bytes(b'Pf\n4 4\n-1.0\n' + b'\x00' * 8)
+    with pytest.raises(GTFormatError, match='truncated'):
+        read_gt_disparity(short)
+
+
+def test_find_pairs_whole_middlebury_folder():
+    refs = find_pairs(shared_data('middlebury2003'), 'nonocc')
+    assert [r.name for r in refs] == ['cones', 'teddy', 'tsukuba', 'venus']
+    assert [r.gt_scale for r in refs] == [4.0, 4.0, 16.0, 8.0]
+    pair = refs[2].load()
+    assert pair.left_rgb.shape == (288, 384, 3) and pair.left_rgb.dtype == np.uint8
+    assert pair.mask.dtype == bool and 0.5 < pair.mask.mean() < 1.0
+    disc = find_pairs(shared_data('middlebury2003', 'tsukuba'), 'disc')[0]
+    assert disc.mask.name == 'disc.png' and read_mask(disc.mask).mean() < pair.mask.mean()
+
+
+def test_find_pairs_synthetic_dataset_has_calibration_and_nonocc(tmp_path):
+    calib = write_synthetic(tmp_path / 'synth', count=2, width=64, height=64)
+    refs = find_pairs(tmp_path / 'synth')
+    assert [r.name for r in refs] == ['synth/000000', 'synth/000001']
+    pair = refs[1].load()
+    assert pair.fx_px == calib.fx and pair.baseline_m == calib.baseline_m
+    assert np.array_equal(pair.disp_gt_px, np.load(tmp_path / 'synth/disp_gt/000001.npy'))
+    assert pair.mask is not None and pair.mask.shape == (64, 64)
+
+
+def test_plain_folder_and_bad_inputs(tmp_path):
+    for sub in ('left', 'right', 'gt'):
+        (tmp_path / sub).mkdir()
+    image = np.full((6, 8, 3), 100, np.uint8)
+    cv2.imwrite(str(tmp_path / 'left/a.png'), image)
+    cv2.imwrite(str(tmp_path / 'right/a.png'), image)
+    np.save(tmp_path / 'gt/a.npy', np.ones((6, 8), np.float32))
+    pair = find_pairs(tmp_path)[0].load()
+    assert pair.name == f'{tmp_path.name}/a' and pair.mask is None
+    np.save(tmp_path / 'gt/a.npy', np.ones((5, 8), np.float32))
+    with pytest.raises(GTError, match=r'a\.npy: size 8x5 differs'):
+        find_pairs(tmp_path)[0].load()
+    with pytest.raises(GTError, match='dataset folder not found'):
+        find_pairs(tmp_path / 'nope')
+    with pytest.raises(GTError, match='no stereo pairs'):
+        find_pairs(tmp_path / 'gt')
