@@ -71,11 +71,13 @@ def test_invalid_and_masked_pixels_excluded():
     assert m['bad_1'] == 0.0
 
 
-def test_zero_or_negative_prediction_is_a_hole():
+def test_negative_prediction_is_a_hole_but_zero_is_an_answer():
     gt = np.full((2, 2), 8.0)
-    pred = np.array([[8.0, 0.0], [-1.0, 9.0]])
-    m = evaluate_disparity(pred, gt)
-    assert m['density'] == pytest.approx(50.0) and m['mae_px'] == pytest.approx(0.5)
+    pred = np.array([[8.0, 0.0], [-1.0, np.inf]])
+    m = evaluate_disparity(pred, gt, fx_px=10.0, baseline_m=1.0)
+    # (0, 0) exact, (0, 1) says "infinitely far": 8 px off; depth 1.25 m vs 80 m cap
+    assert m['density'] == pytest.approx(50.0) and m['mae_px'] == pytest.approx(4.0)
+    assert m['rmse'] == pytest.approx(math.sqrt((80 - 1.25) ** 2 / 2))
 
 
 def test_depth_metrics_only_with_calibration():

@@ -7,8 +7,9 @@ Definitions (``DESIGN.md``, "Metrics"); ``d`` is the GT disparity and ``d'`` the
 prediction, both in pixels of the same image width:
 
 * evaluated pixels: GT valid (finite, > 0, inside the mask) AND prediction valid
-  (finite, > 0). ``density`` is the share of GT-valid pixels where the prediction is
-  valid (SGBM leaves holes; a dense network scores 100 %).
+  (finite, >= 0: a zero disparity is a claim, "infinitely far", not a hole).
+  ``density`` is the share of GT-valid pixels where the prediction is valid (SGBM
+  leaves holes; a dense network scores 100 %).
 * ``mae_px = mean |d' - d|`` (px); ``mae_pct = 100 * mean(|d' - d| / d)`` (%).
 * ``bad_k`` = % of pixels with ``|d' - d| > k`` px, k = 1, 2, 3.
 * ``d1`` = % of pixels with ``|d' - d| >= 3`` px AND ``|d' - d| / d >= 5 %`` (KITTI 2015).
@@ -52,9 +53,9 @@ def valid_gt_mask(gt_disp_px: np.ndarray, mask: np.ndarray | None = None) -> np.
 
 
 def valid_pred_mask(disp_px: np.ndarray) -> np.ndarray:
-    """Pixels where a predicted disparity (px) is usable: finite and > 0."""
+    """Pixels where a predicted disparity (px) is usable: finite and >= 0."""
     d = np.asarray(disp_px, dtype=np.float64)
-    return np.isfinite(d) & (np.nan_to_num(d, nan=0.0, posinf=0.0) > 0)
+    return np.isfinite(d) & (np.nan_to_num(d, nan=-1.0, posinf=-1.0) >= 0)
 
 
 def median_scale(pred_px: np.ndarray, gt_px: np.ndarray) -> float:
@@ -64,9 +65,10 @@ def median_scale(pred_px: np.ndarray, gt_px: np.ndarray) -> float:
     :param pred_px: 1-D predicted disparities (px) on the evaluated pixels.
     :param gt_px: 1-D GT disparities (px) on the same pixels.
 
-    :returns: ``median(gt) / median(pred)``; NaN when there are no pixels.
+    :returns: ``median(gt) / median(pred)``; NaN when there are no pixels or the
+        prediction's median is 0.
     """
-    if pred_px.size == 0:
+    if pred_px.size == 0 or np.median(pred_px) <= 0:
         return float('nan')
     return float(np.median(gt_px) / np.median(pred_px))
 
@@ -93,8 +95,9 @@ def disparity_errors(pred_px: np.ndarray, gt_px: np.ndarray) -> dict[str, float]
 
 
 def disparity_to_depth_m(disp_px: np.ndarray, fx_px: float, baseline_m: float) -> np.ndarray:
-    """Depth in metres ``fx_px * baseline_m / disp_px`` (disparity must be > 0)."""
-    return fx_px * baseline_m / np.asarray(disp_px, dtype=np.float64)
+    """Depth in metres ``fx_px * baseline_m / disp_px`` (inf where the disparity is 0)."""
+    with np.errstate(divide='ignore'):
+        return fx_px * baseline_m / np.asarray(disp_px, dtype=np.float64)
 
 
 def depth_errors(pred_px: np.ndarray, gt_px: np.ndarray, fx_px: float,
@@ -102,7 +105,7 @@ def depth_errors(pred_px: np.ndarray, gt_px: np.ndarray, fx_px: float,
     """
     KITTI depth metrics from paired 1-D disparity samples (valid, aligned).
 
-    :param pred_px: predicted disparities in px (> 0).
+    :param pred_px: predicted disparities in px (>= 0; 0 is infinitely far, capped).
     :param gt_px: GT disparities in px (> 0).
     :param fx_px: focal length in px of the GT image.
     :param baseline_m: stereo baseline of the GT rig in metres.
@@ -131,7 +134,7 @@ def evaluate_disparity(pred_disp_px: np.ndarray, gt_disp_px: np.ndarray,
     """
     All metrics of one predicted disparity map against its ground truth.
 
-    :param pred_disp_px: (H, W) predicted disparity in px; NaN or <= 0 = no prediction.
+    :param pred_disp_px: (H, W) predicted disparity in px; NaN, inf or < 0 = no prediction.
     :param gt_disp_px: (H, W) GT disparity in px; 0 / NaN / inf = unknown.
     :param mask: optional (H, W) bool evaluation mask (True = evaluate).
     :param alignment: ``'metric'`` (none) or ``'median'`` (see the module docstring).

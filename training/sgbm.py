@@ -1,0 +1,72 @@
+# Copyright 2026 The sorghum_depth Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Classical stereo baseline: OpenCV semi-global block matching with fixed settings.
+
+The settings are fixed (not tuned per dataset) so that every evaluation compares the
+network against the same classical method. They are OpenCV's documented recipe for
+3-channel input:
+
+* ``minDisparity = 0``; ``numDisparities`` = 0.25 x image width rounded up to a multiple
+  of 16 (96 px at 384 px wide, 320 px at KITTI's 1241 px). The leftmost
+  ``numDisparities`` columns have no match candidates and stay invalid.
+* ``blockSize = 5``; smoothness ``P1 = 8 * 3 * 5^2 = 600``, ``P2 = 32 * 3 * 5^2 = 2400``.
+* ``mode = MODE_SGBM_3WAY`` (8-path-equivalent quality of the 3-way variant, faster).
+* ``uniquenessRatio = 10`` (%), ``disp12MaxDiff = 1`` px (left-right check),
+  ``preFilterCap = 63``, speckle filter ``speckleWindowSize = 100`` px,
+  ``speckleRange = 2`` (x16 internally: 2 px).
+
+Invalid pixels (no match, failed checks, speckles) are NaN in the output; SGBM is
+therefore scored on its valid pixels together with its density.
+"""
+
+import cv2
+import numpy as np
+
+NUM_DISP_FRAC = 0.25
+BLOCK_SIZE = 5
+SGBM_SETTINGS = {
+    'minDisparity': 0,
+    'blockSize': BLOCK_SIZE,
+    'P1': 8 * 3 * BLOCK_SIZE ** 2,
+    'P2': 32 * 3 * BLOCK_SIZE ** 2,
+    'disp12MaxDiff': 1,
+    'preFilterCap': 63,
+    'uniquenessRatio': 10,
+    'speckleWindowSize': 100,
+    'speckleRange': 2,
+    'mode': cv2.STEREO_SGBM_MODE_SGBM_3WAY,
+}
+
+
+def num_disparities(width_px: int) -> int:
+    """Disparity search range in px for an image ``width_px`` wide (multiple of 16)."""
+    return max(16, 16 * int(np.ceil(NUM_DISP_FRAC * width_px / 16)))
+
+
+def sgbm_settings(width_px: int) -> dict[str, int | str]:
+    """All SGBM settings used for an image ``width_px`` wide, as plain JSON-able values."""
+    settings: dict[str, int | str] = dict(SGBM_SETTINGS, numDisparities=num_disparities(width_px))
+    settings['mode'] = 'MODE_SGBM_3WAY'
+    return settings
+
+
+def sgbm_disparity(left_rgb: np.ndarray, right_rgb: np.ndarray) -> np.ndarray:
+    """
+    Left disparity of a rectified pair by OpenCV StereoSGBM (settings in the module docstring).
+
+    :param left_rgb: uint8 (H, W, 3) RGB (or (H, W) gray) rectified left image.
+    :param right_rgb: the right image, same shape and type.
+
+    :returns: float32 (H, W) disparity in px (1/16 px steps), NaN where invalid.
+    """
+    if left_rgb.shape != right_rgb.shape:
+        raise ValueError(f'left {left_rgb.shape} and right {right_rgb.shape} differ in shape')
+    if left_rgb.dtype != np.uint8 or right_rgb.dtype != np.uint8:
+        raise ValueError(f'SGBM wants uint8 images, got {left_rgb.dtype}/{right_rgb.dtype}')
+    matcher = cv2.StereoSGBM_create(numDisparities=num_disparities(left_rgb.shape[1]),
+                                    **SGBM_SETTINGS)
+    raw = matcher.compute(left_rgb, right_rgb)
+    disp = raw.astype(np.float32) / 16.0
+    disp[raw < SGBM_SETTINGS['minDisparity'] * 16] = np.nan
+    return disp
