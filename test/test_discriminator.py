@@ -61,4 +61,4 @@ def test_bad_options_are_rejected():
     with pytest.raises(ValueError, match='gan mode'):
         GANLoss('wgan')
     with pytest.raises(ValueError, match='norm'):
-        DiscriminatorConfig(norm='layer')
+        DiscriminatorConfig(norm='batch')

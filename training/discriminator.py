@@ -21,7 +21,8 @@ class DiscriminatorConfig:
     PatchGAN shape: C64-C128-C256-C512 with 4x4 kernels gives a 70x70 receptive field.
 
     ``conditional``: the discriminator also sees the opposite view (6 input channels).
-    ``norm``: 'instance' (works at batch 1), 'batch' (as in pix2pix) or 'none'.
+    ``norm``: 'instance' (works at batch 1) or 'none'. Batch norm is not offered: real and
+    fake views share one forward pass, and batch statistics would mix them.
     """
 
     base_channels: int = 64
@@ -31,8 +32,8 @@ class DiscriminatorConfig:
 
     def __post_init__(self):
         """Validate the options."""
-        if self.norm not in ('instance', 'batch', 'none'):
-            raise ValueError(f"norm must be 'instance', 'batch' or 'none', got {self.norm!r}")
+        if self.norm not in ('instance', 'none'):
+            raise ValueError(f"norm must be 'instance' or 'none', got {self.norm!r}")
         if self.num_layers < 1:
             raise ValueError('num_layers must be at least 1')
 
@@ -44,8 +45,6 @@ class DiscriminatorConfig:
 def _norm(kind: str, channels: int) -> nn.Module:
     if kind == 'instance':
         return nn.InstanceNorm2d(channels, affine=True)
-    if kind == 'batch':
-        return nn.BatchNorm2d(channels)
     return nn.Identity()
 
 

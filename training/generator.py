@@ -81,10 +81,16 @@ class _DecoderStage(nn.Module):
 class Generator(nn.Module):
     """Monodepth-style U-Net: encoder, skip connections, multi-scale disparity heads."""
 
+    __jit_ignored_attributes__ = ['config']
+
     def __init__(self, config: GeneratorConfig | None = None):
         """Build the network described by ``config`` (defaults: about 12.2 M parameters)."""
         super().__init__()
         self.config = config or GeneratorConfig()
+        self.max_disp_frac = float(self.config.max_disp_frac)
+        self.image_mean = float(self.config.image_mean)
+        self.image_std = float(self.config.image_std)
+        self.divisor = int(self.config.divisor)
         enc, dec = self.config.enc_channels, self.config.dec_channels
         n, n_scales = len(enc), self.config.num_scales
         kernels = [5] + [3] * (n - 1)
@@ -121,11 +127,11 @@ class Generator(nn.Module):
             channel 0 left and channel 1 right disparity as a fraction of the width.
         """
         h, w = image.shape[-2], image.shape[-1]
-        div = self.config.divisor
+        div = self.divisor
         if image.dim() != 4 or image.shape[1] != 3 or h % div != 0 or w % div != 0:
-            raise ValueError(f'expected (B, 3, H, W) with H, W multiples of {div}, '
-                             f'got {list(image.shape)}')
-        x = (image - self.config.image_mean) / self.config.image_std
+            raise ValueError('expected (B, 3, H, W) with H, W multiples of ' + str(div)
+                             + ', got ' + str(list(image.shape)))
+        x = (image - self.image_mean) / self.image_std
         skips: list[torch.Tensor] = []
         for block in self.encoder:
             x = block(x)
@@ -143,7 +149,7 @@ class Generator(nn.Module):
                                            align_corners=False))
             x = stage.iconv(torch.cat(parts, dim=1))
             if stage.head is not None:
-                disps.append(self.config.max_disp_frac * torch.sigmoid(stage.head(x)))
+                disps.append(self.max_disp_frac * torch.sigmoid(stage.head(x)))
         return disps[::-1]
 
 

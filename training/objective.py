@@ -52,15 +52,26 @@ def _disc_batch(disc: PatchDiscriminator, left_views: tuple[torch.Tensor, torch.
                       _disc_input(left_views[1], left, cond)), dim=0)
 
 
-def discriminator_losses(disc: PatchDiscriminator, left: torch.Tensor, right: torch.Tensor,
+def unwrap(module: torch.nn.Module) -> torch.nn.Module:
+    """Return the module inside a DistributedDataParallel wrapper (or the module itself)."""
+    return getattr(module, 'module', module)
+
+
+def discriminator_losses(disc: torch.nn.Module, left: torch.Tensor, right: torch.Tensor,
                          fakes: tuple[torch.Tensor, torch.Tensor],
                          cfg: LossConfig) -> dict[str, torch.Tensor]:
-    """``0.5 * (GAN(D(real), real) + GAN(D(fake.detach()), fake))``, real and fake parts."""
+    """
+    Discriminator loss ``0.5 * (GAN(D(real), real) + GAN(D(fake.detach()), fake))``.
+
+    Real and fake views go through the discriminator in one batch (one forward pass, as
+    DistributedDataParallel needs; instance norm keeps the samples independent).
+    """
     gan = GANLoss(cfg.gan_mode)
-    real = _disc_batch(disc, (left, right), left, right)
-    fake = _disc_batch(disc, (fakes[0].detach(), fakes[1].detach()), left, right)
-    d_real = gan(disc(real), True)
-    d_fake = gan(disc(fake), False)
+    inner = unwrap(disc)
+    real = _disc_batch(inner, (left, right), left, right)
+    fake = _disc_batch(inner, (fakes[0].detach(), fakes[1].detach()), left, right)
+    logits_real, logits_fake = disc(torch.cat((real, fake), dim=0)).chunk(2, dim=0)
+    d_real, d_fake = gan(logits_real, True), gan(logits_fake, False)
     return {'disc_real': d_real, 'disc_fake': d_fake, 'discriminator': 0.5 * (d_real + d_fake)}
 
 
@@ -88,11 +99,13 @@ def generator_losses(left: torch.Tensor, right: torch.Tensor, disps: list[torch.
     Monodepth terms, the adversarial term and their weighted sum ``generator``.
 
     ``fakes`` are the full-scale reconstructions if already computed. Without a
-    discriminator (or with ``w_gan = 0``) the adversarial term is zero.
+    discriminator (or with ``w_gan = 0``) the adversarial term is zero. A DDP-wrapped
+    discriminator is used unwrapped here: the generator step never updates it.
     """
     losses = monodepth_losses(left, right, disps, cfg)
     adv = left.new_zeros(())
     if disc is not None and cfg.w_gan > 0:
+        disc = unwrap(disc)
         fakes = fakes if fakes is not None else reconstruct_views(left, right, disps[0])
         adv = GANLoss(cfg.gan_mode)(disc(_disc_batch(disc, fakes, left, right)), True)
     losses['gan_g'] = adv

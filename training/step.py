@@ -34,25 +34,32 @@ def set_requires_grad(module: nn.Module, flag: bool) -> None:
 
 
 def train_step(models: StepModels, left: torch.Tensor, right: torch.Tensor,
-               cfg: LossConfig) -> dict[str, float]:
+               cfg: LossConfig, amp: bool = False) -> dict[str, float]:
     """
     Run one step on a batch of rectified pairs (B, 3, H, W) in [0, 1].
 
-    Returns the named losses as floats; ``total = generator + discriminator``.
+    Returns the named losses as floats; ``total = generator + discriminator``. With ``amp``
+    on a CUDA device, forward passes and losses run in bfloat16 autocast (no loss scaling
+    needed); the optimiser steps stay in float32.
     """
-    disps = models.generator(left)
-    fakes = reconstruct_views(left, right, disps[0])
+    autocast = torch.autocast(left.device.type, dtype=torch.bfloat16,
+                              enabled=amp and left.device.type == 'cuda')
+    with autocast:
+        disps = models.generator(left)
+        fakes = reconstruct_views(left, right, disps[0])
     disc = models.discriminator if cfg.w_gan > 0 else None
     d_losses = {'discriminator': left.new_zeros(())}
     if disc is not None:
         set_requires_grad(disc, True)
         models.opt_d.zero_grad(set_to_none=True)
-        d_losses = discriminator_losses(disc, left, right, fakes, cfg)
+        with autocast:
+            d_losses = discriminator_losses(disc, left, right, fakes, cfg)
         d_losses['discriminator'].backward()
         models.opt_d.step()
         set_requires_grad(disc, False)
     models.opt_g.zero_grad(set_to_none=True)
-    g_losses = generator_losses(left, right, disps, disc, cfg, fakes)
+    with autocast:
+        g_losses = generator_losses(left, right, disps, disc, cfg, fakes)
     g_losses['generator'].backward()
     models.opt_g.step()
     if disc is not None:
