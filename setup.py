@@ -37,6 +37,7 @@ setup(
             'sorghum-depth-extract = sorghum_depth_training.extract:main',
             'sorghum-depth-import = sorghum_depth_training.folder_import:main',
             'sorghum-depth-synth = sorghum_depth_training.synthetic:main',
+            'sorghum-depth-evaluate = sorghum_depth_training.evaluate:main',
         ],
     },
 )

@@ -1,0 +1,136 @@
+# Copyright 2026 The sorghum_depth Authors
+# SPDX-License-Identifier: Apache-2.0
+"""SGBM on real Middlebury scenes, evaluate_pairs, and the sorghum-depth-evaluate CLI."""
+
+import json
+import subprocess
+import sys
+
+from conftest import REPO_ROOT, shared_data
+import cv2
+import numpy as np
+import pytest
+from sorghum_depth_training.evaluate import evaluate_pairs, ModelPredictor, sgbm_predictor
+from sorghum_depth_training.gt_io import find_pairs, GTError, StereoPair
+from sorghum_depth_training.sgbm import num_disparities, sgbm_disparity
+from sorghum_depth_training.synthetic import write_synthetic
+
+# Measured with the fixed settings (opencv 5.0, nonocc mask, no alignment):
+# tsukuba bad_3 1.60 %, density 75.1 %; venus bad_3 0.69 %, density 74.9 %.
+SGBM_MAX_BAD3 = {'tsukuba': 2.5, 'venus': 1.5}
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, '-m', 'sorghum_depth_training.evaluate', *args],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize('scene', ['tsukuba', 'venus'])
+def test_sgbm_on_real_middlebury(scene):
+    pair = find_pairs(shared_data('middlebury2003', scene), 'nonocc')[0].load()
+    disp = sgbm_disparity(pair.left_rgb, pair.right_rgb)
+    assert disp.dtype == np.float32 and disp.shape == pair.disp_gt_px.shape
+    # no match candidates in the leftmost numDisparities columns
+    assert np.isnan(disp[:, :num_disparities(disp.shape[1]) - 1]).all()
+    report = evaluate_pairs([pair], {'sgbm': sgbm_predictor}, ['metric'], progress=False)
+    m = report['methods']['sgbm']['per_pair'][scene]['metric']
+    assert m['bad_3'] < SGBM_MAX_BAD3[scene]
+    assert 70.0 < m['density'] < 80.0
+
+
+def _gt_plus(offset_px: float, scale: float = 1.0):
+    """Tiny predictor: the GT itself, scaled and shifted, with a 10-pixel hole."""
+    def predict(pair: StereoPair) -> np.ndarray:
+        disp = pair.disp_gt_px * scale + offset_px
+        disp.flat[np.flatnonzero(pair.disp_gt_px > 0)[:10]] = np.nan
+        return disp
+    return predict
+
+
+def test_evaluate_pairs_known_predictors_on_synthetic(tmp_path):
+    write_synthetic(tmp_path / 'synth', count=2, width=64, height=64)
+    refs = find_pairs(tmp_path / 'synth')
+    report = evaluate_pairs(refs, {'offset': _gt_plus(0.5), 'double': _gt_plus(0.0, 2.0)},
+                            ['metric', 'median'], out_dir=tmp_path / 'out', progress=False)
+    offset = report['methods']['offset']['per_pair']['synth/000001']
+    assert offset['metric']['mae_px'] == pytest.approx(0.5, abs=1e-5)
+    assert offset['metric']['bad_1'] == 0.0 and offset['mask'] is True
+    assert offset['metric']['density'] < 100.0  # the hole
+    assert 'abs_rel' in offset['metric']  # synthetic data has a calibration
+    double = report['methods']['double']['mean']
+    assert double['metric']['mae_pct'] == pytest.approx(100.0, abs=1e-4)
+    assert double['median']['mae_px'] == pytest.approx(0.0, abs=1e-5)
+    assert double['median']['scale'] == pytest.approx(0.5)
+    assert double['median']['n_pairs'] == 2
+    assert double['median']['abs_rel'] == pytest.approx(0.0, abs=1e-5)
+    panel = cv2.imread(str(tmp_path / 'out/panels/synth__000000.png'))
+    assert panel.shape[1] == 2 * 64 and panel.shape[0] == 3 * (64 + 18)
+
+
+class _ConstantModel:
+    """Stand-in for an exported model: 3 px everywhere, trained on a 0.5 m baseline."""
+
+    metadata = {'baseline_m': 0.5, 'fx_over_width': 0.6}
+
+    def predict_disparity(self, rgb: np.ndarray) -> np.ndarray:
+        return np.full(rgb.shape[:2], 3.0, np.float32)
+
+
+def test_model_disparity_rescaled_to_the_pairs_baseline():
+    image = np.zeros((4, 5, 3), np.uint8)
+    gt = np.full((4, 5), 0.6, np.float32)
+    predictor = ModelPredictor(_ConstantModel())
+    with_calib = StereoPair('a', image, image, gt, None, 10.0, 0.1)
+    assert np.allclose(predictor(with_calib), 0.6)  # same depth on a 5x shorter baseline
+    assert np.allclose(predictor(StereoPair('b', image, image, gt)), 3.0)
+
+
+def test_predictor_of_wrong_size_is_an_error():
+    image = np.zeros((4, 5, 3), np.uint8)
+    pair = StereoPair('p', image, image, np.ones((4, 5), np.float32))
+    with pytest.raises(GTError, match='predicted'):
+        evaluate_pairs([pair], {'bad': lambda p: np.ones((4, 4))}, progress=False)
+
+
+def test_cli_sgbm_on_middlebury_writes_json_md_png(tmp_path):
+    data = shared_data('middlebury2003')
+    out = tmp_path / 'eval'
+    r = _cli(str(data / 'tsukuba'), str(data / 'venus'), '--sgbm', '--out', str(out))
+    assert r.returncode == 0, r.stderr
+    report = json.loads((out / 'metrics.json').read_text())
+    assert report['settings']['mask'] == 'nonocc'
+    assert report['settings']['methods']['sgbm']['blockSize'] == 5
+    sgbm = report['methods']['sgbm']
+    assert list(sgbm['per_pair']) == ['tsukuba', 'venus']
+    for scene, row in sgbm['per_pair'].items():
+        assert row['metric']['alignment'] == 'metric' and row['median']['alignment'] == 'median'
+        assert row['metric']['bad_3'] < SGBM_MAX_BAD3[scene]
+    assert sgbm['mean']['metric']['bad_3'] == pytest.approx(
+        (sgbm['per_pair']['tsukuba']['metric']['bad_3']
+         + sgbm['per_pair']['venus']['metric']['bad_3']) / 2)
+    md = (out / 'metrics.md').read_text()
+    assert '### Alignment: median' in md and '| sgbm | tsukuba |' in md
+    for scene in ('tsukuba', 'venus'):
+        assert cv2.imread(str(out / 'panels' / f'{scene}.png')) is not None
+
+
+def test_cli_bad_inputs_exit_2_and_name_the_file(tmp_path):
+    r = _cli(str(tmp_path / 'missing'), '--sgbm', '--out', str(tmp_path / 'o'))
+    assert r.returncode == 2 and 'missing: dataset folder not found' in r.stderr
+    for sub in ('left', 'right', 'gt'):
+        (tmp_path / 'd' / sub).mkdir(parents=True)
+    image = np.full((6, 8, 3), 100, np.uint8)
+    cv2.imwrite(str(tmp_path / 'd/left/a.png'), image)
+    cv2.imwrite(str(tmp_path / 'd/right/a.png'), image)
+    (tmp_path / 'd/gt/a.exr').write_bytes(b'\x00' * 32)
+    r = _cli(str(tmp_path / 'd'), '--sgbm', '--out', str(tmp_path / 'o'))
+    assert r.returncode == 2 and 'a.exr: unknown ground-truth format' in r.stderr
+    (tmp_path / 'd/gt/a.exr').unlink()
+    np.save(tmp_path / 'd/gt/a.npy', np.ones((6, 9), np.float32))
+    r = _cli(str(tmp_path / 'd'), '--sgbm', '--out', str(tmp_path / 'o'))
+    assert r.returncode == 2 and 'a.npy: size 9x6 differs' in r.stderr
+    (tmp_path / 'model.ts').write_bytes(b'not a model')
+    r = _cli(str(tmp_path / 'd'), '--model', str(tmp_path / 'model.ts'),
+             '--out', str(tmp_path / 'o'))
+    assert r.returncode == 2 and 'model.ts: cannot load model' in r.stderr
+    assert not (tmp_path / 'o' / 'metrics.json').exists()

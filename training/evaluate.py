@@ -1,0 +1,219 @@
+# Copyright 2026 The sorghum_depth Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Measure disparity predictions against ground truth (``sorghum-depth-evaluate``).
+
+Methods: an exported ``model.ts`` (``--model``; OpenCV SGBM runs on the same pairs too,
+unless ``--no-sgbm``) or the SGBM baseline alone (``--sgbm``). Inputs: Middlebury scene
+folders or a folder of them, dataset directories with ``disp_gt/``, or ``left/ right/
+gt/`` folders (see ``gt_io``). Metrics and alignments: ``metrics``. Outputs in ``--out``:
+``metrics.json`` (settings, per pair and mean, per method and alignment), ``metrics.md``
+and ``panels/<pair>.png``.
+
+Exit code 2 with an ``error:`` line naming the file on bad input (missing dataset, GT of
+unknown format, size mismatch, unloadable model).
+"""
+
+import argparse
+from collections.abc import Callable, Sequence
+from pathlib import Path
+import sys
+import time
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from .dataset_dir import DatasetError
+from .evaluate_report import markdown_table, write_json, write_panel
+from .gt_io import find_pairs, GTError, MASK_NAMES, PairRef, StereoPair
+from .metrics import ALIGNMENTS, evaluate_disparity, mean_metrics
+from .sgbm import NUM_DISP_FRAC, sgbm_disparity, sgbm_settings
+
+Predictor = Callable[[StereoPair], np.ndarray]
+
+
+def sgbm_predictor(pair: StereoPair) -> np.ndarray:
+    """Return the OpenCV SGBM disparity (px, NaN invalid) of a pair; settings in ``sgbm``."""
+    return sgbm_disparity(pair.left_rgb, pair.right_rgb)
+
+
+class ModelPredictor:
+    """
+    Disparity of an exported model from the left image alone.
+
+    The model's disparity belongs to its training rig; when the pair has a known
+    baseline it is rescaled by ``pair.baseline_m / metadata['baseline_m']`` (the same
+    depth on the evaluated rig), so ``metric`` alignment compares like with like.
+    """
+
+    def __init__(self, model):
+        """
+        Wrap a loaded model (``sorghum_depth.inference.load_model``).
+
+        :param model: object with ``predict_disparity(rgb_uint8) -> (H, W) px`` and a
+            ``metadata`` dict.
+        """
+        self.model = model
+        self.train_baseline_m = (getattr(model, 'metadata', None) or {}).get('baseline_m')
+
+    def __call__(self, pair: StereoPair) -> np.ndarray:
+        """Predicted left disparity of ``pair`` in px of its width."""
+        disp = np.asarray(self.model.predict_disparity(pair.left_rgb), np.float32)
+        if pair.baseline_m and self.train_baseline_m:
+            disp = disp * np.float32(pair.baseline_m / float(self.train_baseline_m))
+        return disp
+
+
+def _unique_name(name: str, used: set) -> str:
+    out, k = name, 2
+    while out in used:
+        out, k = f'{name}_{k}', k + 1
+    used.add(out)
+    return out
+
+
+def _panel_alignment(alignments: Sequence[str]) -> str:
+    return 'median' if 'median' in alignments else alignments[0]
+
+
+def _evaluate_one(pair: StereoPair, predictors: dict[str, Predictor],
+                  alignments: Sequence[str]) -> tuple[dict, dict]:
+    """Metrics of every method on one pair, and the panel's (disparity, label) per method."""
+    rows, panel = {}, {}
+    for method, predictor in predictors.items():
+        start = time.perf_counter()
+        disp = np.asarray(predictor(pair), np.float32)
+        seconds = time.perf_counter() - start
+        if disp.shape != pair.disp_gt_px.shape:
+            raise GTError(f'{pair.name}: {method} predicted {disp.shape}, '
+                          f'GT is {pair.disp_gt_px.shape}')
+        row = {a: evaluate_disparity(disp, pair.disp_gt_px, pair.mask, a, pair.fx_px,
+                                     pair.baseline_m) for a in alignments}
+        row['predict_s'] = seconds
+        rows[method] = row
+        align = _panel_alignment(alignments)
+        scale = row[align]['scale']
+        panel[method] = (disp * scale, f'({align} x{scale:.3f})')
+    return rows, panel
+
+
+def evaluate_pairs(pairs: Sequence[StereoPair | PairRef], predictors: dict[str, Predictor],
+                   alignments: Sequence[str] = ALIGNMENTS, out_dir: Path | None = None,
+                   progress: bool = True) -> dict:
+    """
+    Run every predictor on every pair and score it against the GT.
+
+    :param pairs: loaded StereoPairs or PairRefs (loaded one at a time).
+    :param predictors: method name -> function of a StereoPair returning (H, W) px.
+    :param alignments: subset of ``metrics.ALIGNMENTS``.
+    :param out_dir: where to write ``panels/<pair>.png``; None = no panels.
+    :param progress: show a tqdm progress bar.
+
+    :returns: ``{'alignments': [...], 'methods': {method: {'per_pair': {pair: {alignment:
+        metrics, 'predict_s': s, 'mask': bool}}, 'mean': {alignment: metrics}}}}``.
+    """
+    methods = {m: {'per_pair': {}, 'mean': {}} for m in predictors}
+    used: set = set()
+    for item in tqdm(pairs, desc='evaluate', unit='pair', disable=not progress):
+        pair = item.load() if isinstance(item, PairRef) else item
+        pair.name = _unique_name(pair.name, used)
+        rows, panel = _evaluate_one(pair, predictors, alignments)
+        for method, row in rows.items():
+            row['mask'] = pair.mask is not None
+            methods[method]['per_pair'][pair.name] = row
+        if out_dir is not None:
+            write_panel(Path(out_dir) / 'panels' / (pair.name.replace('/', '__') + '.png'),
+                        pair, panel)
+    for res in methods.values():
+        res['mean'] = {a: mean_metrics([r[a] for r in res['per_pair'].values()])
+                       for a in alignments}
+    return {'alignments': list(alignments), 'methods': methods}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line interface of sorghum-depth-evaluate."""
+    p = argparse.ArgumentParser(prog='sorghum-depth-evaluate', description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('data', nargs='+', type=Path,
+                   help='GT datasets: Middlebury scene(s), dataset dirs with disp_gt/, '
+                   'left/ right/ gt/ folders')
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument('--model', type=Path, help='exported model.ts to evaluate')
+    what.add_argument('--sgbm', action='store_true', help='evaluate the OpenCV SGBM baseline')
+    p.add_argument('--no-sgbm', action='store_true',
+                   help='with --model: skip the SGBM baseline on the same pairs')
+    p.add_argument('--align', choices=('metric', 'median', 'both'), default='both',
+                   help='prediction scale alignment (default both)')
+    p.add_argument('--mask', choices=MASK_NAMES, default='nonocc',
+                   help='evaluation mask where the data has one (default nonocc)')
+    p.add_argument('--gt-scale', type=float, default=None,
+                   help='PNG GT: disparity = value / scale (default: info.txt or 256)')
+    p.add_argument('--device', default='cpu', help='device for --model (default cpu)')
+    p.add_argument('--out', type=Path, default=Path('evaluation'),
+                   help='output folder (default ./evaluation)')
+    p.add_argument('--no-panels', action='store_true', help='do not write PNG panels')
+    return p
+
+
+def _predictors(args: argparse.Namespace) -> tuple[dict[str, Predictor], dict]:
+    """Predictors chosen on the command line and their settings for the report."""
+    predictors: dict[str, Predictor] = {}
+    settings: dict = {}
+    if args.model is not None:
+        if not args.model.is_file():
+            raise GTError(f'{args.model}: model file not found')
+        try:
+            from sorghum_depth.inference import load_model
+            model = load_model(args.model, device=args.device)
+        except Exception as e:  # any load failure is bad input: report it, exit 2
+            raise GTError(f'{args.model}: cannot load model ({type(e).__name__}: {e})') from e
+        predictors['model'] = ModelPredictor(model)
+        settings['model'] = {'path': str(args.model), 'device': args.device,
+                             'metadata': dict(getattr(model, 'metadata', None) or {}),
+                             'disparity_rescaled_by': 'pair baseline_m / training baseline_m '
+                             'where the pair has a calibration'}
+    if args.sgbm or not args.no_sgbm:
+        predictors['sgbm'] = sgbm_predictor
+        settings['sgbm'] = dict(sgbm_settings(0), numDisparities=f'{NUM_DISP_FRAC} x width, '
+                                'rounded up to a multiple of 16', opencv=cv2.__version__)
+    return predictors, settings
+
+
+def run(args: argparse.Namespace, argv: list[str]) -> dict:
+    """Evaluate as ``args`` say, write the outputs, and return the report."""
+    if args.gt_scale is not None and args.gt_scale <= 0:
+        raise GTError(f'--gt-scale must be > 0, got {args.gt_scale}')
+    refs = [ref for path in args.data for ref in find_pairs(path, args.mask, args.gt_scale)]
+    predictors, method_settings = _predictors(args)
+    alignments = list(ALIGNMENTS) if args.align == 'both' else [args.align]
+    args.out.mkdir(parents=True, exist_ok=True)
+    report = evaluate_pairs(refs, predictors, alignments,
+                            None if args.no_panels else args.out)
+    report['settings'] = {
+        'command': 'sorghum-depth-evaluate ' + ' '.join(argv),
+        'data': [str(p) for p in args.data], 'mask': args.mask, 'gt_scale': args.gt_scale,
+        'alignments': alignments, 'methods': method_settings,
+        'units': 'mae_px px; mae_pct, bad_k, d1, density, delta1 %; rmse, sq_rel m'}
+    write_json(args.out / 'metrics.json', report)
+    (args.out / 'metrics.md').write_text(markdown_table(report), encoding='utf-8')
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (2 on bad input, message on stderr)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
+    try:
+        report = run(args, argv)
+    except (GTError, DatasetError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    print(markdown_table(report))
+    print(f'wrote {args.out / "metrics.json"}, {args.out / "metrics.md"}'
+          + ('' if args.no_panels else f' and {args.out / "panels"}/'))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
