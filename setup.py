@@ -34,6 +34,8 @@ setup(
     entry_points={
         'console_scripts': [
             'sorghum-depth-quickstart = sorghum_depth_training.quickstart:main',
+            'sorghum-depth-train = sorghum_depth_training.train:main',
+            'sorghum-depth-export = sorghum_depth_training.export:main',
             'sorghum-depth-extract = sorghum_depth_training.extract:main',
             'sorghum-depth-import = sorghum_depth_training.folder_import:main',
             'sorghum-depth-synth = sorghum_depth_training.synthetic:main',

@@ -1,0 +1,100 @@
+# Copyright 2026 The sorghum_depth Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Load an exported ``model.ts`` and predict disparity and metric depth from RGB arrays.
+
+ROS-free: the node converts messages to arrays and calls this; so do offline tools.
+"""
+
+from dataclasses import dataclass
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .geometry import depth_from_disparity
+
+METADATA_FILE = 'metadata.json'
+
+
+class ModelLoadError(RuntimeError):
+    """The model file is missing, corrupt, or not a sorghum_depth export."""
+
+
+def resolve_device(name: str = 'auto') -> torch.device:
+    """Return 'auto' -> CUDA when present, else CPU; or the named device."""
+    if name == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    return torch.device(name)
+
+
+@dataclass
+class DepthModel:
+    """A loaded export: the TorchScript module, its metadata, device and precision."""
+
+    module: torch.jit.ScriptModule
+    metadata: dict
+    device: torch.device
+    fp16: bool = False
+
+    def _to_tensor(self, rgb: np.ndarray) -> torch.Tensor:
+        if rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise ValueError(f'expected an (H, W, 3) RGB image, got shape {rgb.shape}')
+        scale = 255.0 if rgb.dtype == np.uint8 else 65535.0 if rgb.dtype == np.uint16 else 1.0
+        t = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device).permute(2, 0, 1)[None]
+        t = t.float() / scale
+        return t.half() if self.fp16 else t
+
+    @torch.inference_mode()
+    def predict_disparity(self, rgb: np.ndarray, post_process: bool | None = None
+                          ) -> np.ndarray:
+        """
+        Left disparity in pixels of the input width.
+
+        :param rgb: (H, W, 3) RGB, uint8 / uint16, or float in [0, 1].
+        :param post_process: flip post-processing on/off; None = as exported.
+        :returns: (H, W) float32 disparity in px.
+        """
+        flag = -1 if post_process is None else int(post_process)
+        disp = self.module(self._to_tensor(rgb), flag)
+        return disp[0, 0].float().cpu().numpy()
+
+    def predict_depth(self, rgb: np.ndarray, fx_px: float | None = None,
+                      baseline_m: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """
+        Disparity (px) and metric depth (m, NaN invalid) of ``rgb``.
+
+        ``fx_px`` defaults to the training rig's fx / W times this image's width, and
+        ``baseline_m`` to the training rig's baseline (both from the metadata).
+        """
+        disp_px = self.predict_disparity(rgb)
+        fx_px = fx_px or self.metadata['fx_over_width'] * rgb.shape[1]
+        baseline_m = baseline_m or self.metadata['baseline_m']
+        return disp_px, depth_from_disparity(disp_px, fx_px, baseline_m)
+
+
+def load_model(path: str | Path, device: str = 'auto', fp16: bool = False) -> DepthModel:
+    """
+    Load ``model.ts`` and its metadata onto ``device`` ('auto', 'cpu', 'cuda', 'cuda:1').
+
+    :raises ModelLoadError: missing or unreadable file, or no sorghum_depth metadata.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelLoadError(f'{path}: model file not found')
+    dev = resolve_device(device)
+    extra = {METADATA_FILE: ''}
+    try:
+        module = torch.jit.load(str(path), map_location=dev, _extra_files=extra)
+    except Exception as err:      # torch raises several types for corrupt archives
+        raise ModelLoadError(f'{path}: not a loadable TorchScript model ({err})') from err
+    try:
+        metadata = json.loads(extra[METADATA_FILE])
+    except json.JSONDecodeError:
+        metadata = {}
+    if not str(metadata.get('format', '')).startswith('sorghum_depth.model/'):
+        raise ModelLoadError(f'{path}: no sorghum_depth metadata.json inside the model')
+    use_fp16 = fp16 and dev.type == 'cuda'
+    module = module.half() if use_fp16 else module
+    return DepthModel(module.eval(), metadata, dev, use_fp16)

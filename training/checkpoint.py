@@ -1,0 +1,87 @@
+# Copyright 2026 The sorghum_depth Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Self-describing checkpoints, written atomically.
+
+A checkpoint holds the model configs, the training config, the step, the optimiser and
+RNG states and the rig calibration, so ``--resume`` continues exactly and export needs
+nothing but the file.
+"""
+
+import os
+from pathlib import Path
+import random
+import subprocess
+
+import torch
+
+FORMAT = 'sorghum_depth.checkpoint/1'
+
+
+class CheckpointError(ValueError):
+    """An unreadable checkpoint or one that does not fit the requested model."""
+
+
+def git_revision() -> str:
+    """Return the git commit of the source tree, or 'unknown' outside a checkout."""
+    try:
+        out = subprocess.run(['git', 'rev-parse', '--short=12', 'HEAD'], capture_output=True,
+                             text=True, timeout=10, cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.SubprocessError):
+        return 'unknown'
+    return out.stdout.strip() if out.returncode == 0 else 'unknown'
+
+
+def rng_state() -> dict:
+    """Capture the RNG states that training touches."""
+    state = {'torch': torch.get_rng_state(), 'python': random.getstate()}
+    if torch.cuda.is_available():
+        state['cuda'] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict) -> None:
+    """Restore what ``rng_state`` captured."""
+    torch.set_rng_state(state['torch'])
+    random.setstate(state['python'])
+    if 'cuda' in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state['cuda'])
+
+
+def save_checkpoint(path: Path, state: dict) -> Path:
+    """Write ``state`` to ``path`` through a temporary file and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f'.{path.name}.tmp')
+    torch.save({'format': FORMAT, **state}, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: Path) -> dict:
+    """
+    Read a checkpoint written by ``save_checkpoint``.
+
+    :raises CheckpointError: missing, corrupt, or not a sorghum_depth checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f'{path}: checkpoint not found')
+    try:
+        state = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as err:   # torch raises many types for corrupt files
+        raise CheckpointError(f'{path}: not a readable checkpoint ({err})') from err
+    if not isinstance(state, dict) or state.get('format') != FORMAT:
+        raise CheckpointError(f'{path}: not a sorghum_depth checkpoint (format {FORMAT})')
+    return state
+
+
+def check_model_config(path: Path, state: dict, generator: dict, discriminator: dict) -> None:
+    """Refuse a checkpoint whose model configs differ from the requested ones (named)."""
+    for name, wanted in (('generator', generator), ('discriminator', discriminator)):
+        saved = state['model'][name]
+        diff = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+        if diff:
+            details = ', '.join(f'{k}: checkpoint {saved.get(k)!r} vs config {wanted.get(k)!r}'
+                                for k in diff)
+            raise CheckpointError(f'{path}: {name} config differs from this run ({details})')

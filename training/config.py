@@ -1,0 +1,167 @@
+# Copyright 2026 The sorghum_depth Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Training configuration: nested dataclasses, strict YAML loading, command-line overrides.
+
+A run folder gets the resolved config as ``config.yaml``; checkpoints carry it too, so a
+model and its training can always be rebuilt.
+"""
+
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+import hashlib
+import json
+from pathlib import Path
+import typing
+
+import yaml
+
+from .discriminator import DiscriminatorConfig
+from .generator import GeneratorConfig
+from .objective import LossConfig
+
+
+class ConfigError(ValueError):
+    """A bad configuration; the message names the offending key or file."""
+
+
+@dataclass
+class DataConfig:
+    """Where the pairs come from and the training resolution (multiples of 64)."""
+
+    dirs: list[str] = field(default_factory=list)
+    height: int = 256
+    width: int = 512
+    num_workers: int = 2
+
+
+@dataclass
+class OptimConfig:
+    """Adam for each network (pix2pix's beta1 = 0.5 for the discriminator)."""
+
+    lr_g: float = 1e-4
+    lr_d: float = 1e-4
+    betas_g: tuple[float, float] = (0.9, 0.999)
+    betas_d: tuple[float, float] = (0.5, 0.999)
+
+
+@dataclass
+class AugmentConfig:
+    """Monodepth augmentation: swap-and-mirror flip, and colour jitter on both views."""
+
+    flip_prob: float = 0.5
+    jitter_prob: float = 0.5
+    gamma: tuple[float, float] = (0.8, 1.2)
+    brightness: tuple[float, float] = (0.5, 2.0)
+    colour: tuple[float, float] = (0.8, 1.2)
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs besides the data itself."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    batch_size: int = 8
+    epochs: int = 10
+    max_steps: int = 0
+    seed: int = 0
+    amp: bool = True
+    log_every: int = 10
+    image_every: int = 200
+    checkpoint_every: int = 0
+
+    def to_dict(self) -> dict:
+        """Plain types only (lists, not tuples), ready for YAML and JSON."""
+        return json.loads(json.dumps(asdict(self)))
+
+    def config_hash(self) -> str:
+        """Short stable hash of the resolved config (recorded in exported models)."""
+        text = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _coerce(hint, value, key: str):
+    """Convert ``value`` to the field type ``hint`` (YAML reads 1e-4 as a string)."""
+    if is_dataclass(hint):
+        return from_dict(hint, value or {}, f'{key}.')
+    origin = typing.get_origin(hint)
+    try:
+        if hint is bool:
+            if not isinstance(value, bool):
+                raise ValueError('expected true or false')
+            return value
+        if hint in (int, float, str):
+            return hint(value)
+        if origin in (tuple, list):
+            item = typing.get_args(hint)[0]
+            return origin(item(v) for v in value)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f'config key "{key}": bad value {value!r} ({err})') from err
+    return value
+
+
+def from_dict(cls: type, values: dict, prefix: str = ''):
+    """
+    Build dataclass ``cls`` from a nested dict, refusing unknown keys.
+
+    :param cls: a dataclass type (nested dataclass fields are built recursively).
+    :param values: mapping of field names to values.
+    :param prefix: dotted path of ``values`` inside the whole config, for messages.
+    :returns: an instance of ``cls``; fields not in ``values`` keep their defaults.
+    :raises ConfigError: an unknown key (named with its dotted path) or a bad value.
+    """
+    if not isinstance(values, dict):
+        raise ConfigError(f'config section "{prefix or "<root>"}" must be a mapping')
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f'unknown config key "{prefix}{key}" '
+                              f'(known: {", ".join(sorted(known))})')
+        kwargs[key] = _coerce(hints[key], value, f'{prefix}{key}')
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f'config section "{prefix or "<root>"}": {err}') from err
+
+
+def apply_override(values: dict, override: str) -> None:
+    """Set ``a.b.c=value`` (value parsed as YAML) in the nested dict ``values``."""
+    if '=' not in override:
+        raise ConfigError(f'override "{override}" is not of the form key.path=value')
+    path, raw = override.split('=', 1)
+    *parents, leaf = path.strip().split('.')
+    node = values
+    for key in parents:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f'override "{override}": "{key}" is not a section')
+    node[leaf] = yaml.safe_load(raw)
+
+
+def load_config(path: Path | None = None, overrides: list[str] = ()) -> TrainConfig:
+    """Read a YAML config (or start from defaults), apply overrides, validate."""
+    values = {}
+    if path is not None:
+        try:
+            values = yaml.safe_load(Path(path).read_text(encoding='utf-8')) or {}
+        except (OSError, yaml.YAMLError) as err:
+            raise ConfigError(f'{path}: cannot read config: {err}') from err
+    for override in overrides:
+        apply_override(values, override)
+    cfg = from_dict(TrainConfig, values)
+    divisor = cfg.generator.divisor
+    if cfg.data.height % divisor or cfg.data.width % divisor:
+        raise ConfigError(f'data.height and data.width must be multiples of {divisor}, '
+                          f'got {cfg.data.height}x{cfg.data.width}')
+    return cfg
+
+
+def save_config(cfg: TrainConfig, path: Path) -> None:
+    """Write the resolved config as YAML."""
+    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False), encoding='utf-8')

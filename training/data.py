@@ -1,0 +1,82 @@
+# Copyright 2026 The sorghum_depth Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Training pairs from one or more dataset folders, and deterministic batch augmentation.
+
+Augmentation runs on whole batches with an explicit ``torch.Generator`` seeded from the
+step number, so a resumed run sees exactly the augmentations an uninterrupted run would.
+"""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from .config import AugmentConfig
+from .dataset_dir import load_dataset, StereoDataset
+
+
+def _to_tensor(image: np.ndarray, size_hw: tuple[int, int]) -> torch.Tensor:
+    h, w = size_hw
+    interp = cv2.INTER_AREA if image.shape[0] >= h else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (w, h), interpolation=interp)
+    return torch.from_numpy(np.ascontiguousarray(resized)).permute(2, 0, 1)
+
+
+class PairDataset(torch.utils.data.Dataset):
+    """
+    Rectified pairs of one split across several dataset folders (several rigs).
+
+    Items are dicts with ``left`` and ``right``: float32 (3, H, W) RGB in [0, 1] at the
+    training resolution, and ``index``.
+    """
+
+    def __init__(self, datasets: list[StereoDataset], split: str, size_hw: tuple[int, int]):
+        """Index every pair of ``split`` in ``datasets``, to be resized to ``size_hw``."""
+        self.datasets = datasets
+        self.size_hw = tuple(size_hw)
+        self.items = [(i, name) for i, ds in enumerate(datasets) for name in ds.names(split)]
+
+    def __len__(self) -> int:
+        """Return the number of pairs."""
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict:
+        """Load, convert and resize pair ``index``."""
+        ds_index, name = self.items[index]
+        left, right = self.datasets[ds_index].read_pair(name)
+        return {'left': _to_tensor(left, self.size_hw), 'right': _to_tensor(right, self.size_hw),
+                'index': index}
+
+
+def open_datasets(dirs: list[str]) -> list[StereoDataset]:
+    """Open every dataset folder; the DatasetError of a bad one names it."""
+    return [load_dataset(Path(d)) for d in dirs]
+
+
+def _uniform(gen: torch.Generator, shape: tuple, bounds: tuple[float, float]) -> torch.Tensor:
+    low, high = bounds
+    return low + (high - low) * torch.rand(shape, generator=gen)
+
+
+def augment_batch(left: torch.Tensor, right: torch.Tensor, cfg: AugmentConfig,
+                  gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """
+    Monodepth augmentation of a batch (B, 3, H, W) in [0, 1].
+
+    A flipped sample becomes ``(mirror(right), mirror(left))``: mirroring a rectified pair
+    swaps the roles of the two views, so the disparity sign convention still holds. Colour
+    jitter (gamma, brightness, per-channel gain) is the same for both views of a sample.
+    Random numbers come from ``gen`` on the CPU, so results do not depend on the device.
+    """
+    b = left.shape[0]
+    flip = (torch.rand(b, generator=gen) < cfg.flip_prob).view(b, 1, 1, 1).to(left.device)
+    left, right = (torch.where(flip, right.flip(-1), left),
+                   torch.where(flip, left.flip(-1), right))
+    jitter = (torch.rand(b, generator=gen) < cfg.jitter_prob).view(b, 1, 1, 1)
+    gamma = _uniform(gen, (b, 1, 1, 1), cfg.gamma)
+    gain = _uniform(gen, (b, 1, 1, 1), cfg.brightness) * _uniform(gen, (b, 3, 1, 1), cfg.colour)
+    gamma = torch.where(jitter, gamma, torch.ones_like(gamma)).to(left.device)
+    gain = torch.where(jitter, gain, torch.ones_like(gain)).to(left.device)
+    return ((left ** gamma * gain).clamp(0, 1), (right ** gamma * gain).clamp(0, 1))

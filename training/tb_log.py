@@ -1,0 +1,72 @@
+# Copyright 2026 The sorghum_depth Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Run logging: TensorBoard scalars and image panels, plus a plain ``losses.jsonl``.
+
+The generator, discriminator and total losses are the three curves of the origin
+project's results figure; ``losses.jsonl`` lets scripts plot them without TensorBoard.
+"""
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.tensorboard import SummaryWriter
+
+from .objective import reconstruct_views
+
+
+def colourise(disp: np.ndarray) -> np.ndarray:
+    """Map a disparity (H, W) to an RGB uint8 image (magma), scaled to its own range."""
+    span = max(float(np.nanmax(disp) - np.nanmin(disp)), 1e-9)
+    scaled = np.nan_to_num((disp - np.nanmin(disp)) / span * 255.0).astype(np.uint8)
+    return cv2.cvtColor(cv2.applyColorMap(scaled, cv2.COLORMAP_MAGMA), cv2.COLOR_BGR2RGB)
+
+
+class RunLogger:
+    """Writes TensorBoard events and ``losses.jsonl`` under the run folder (rank 0 only)."""
+
+    def __init__(self, out_dir: Path, enabled: bool = True):
+        """Open the writers when ``enabled``; otherwise every call does nothing."""
+        self.enabled = enabled
+        if enabled:
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+            self.writer = SummaryWriter(str(Path(out_dir) / 'tb'))
+            self.jsonl = open(Path(out_dir) / 'losses.jsonl', 'a', encoding='utf-8')
+
+    def scalars(self, tag: str, values: dict[str, float], step: int) -> None:
+        """Log every value as ``tag/name`` and append one JSON line."""
+        if not self.enabled:
+            return
+        for name, value in values.items():
+            self.writer.add_scalar(f'{tag}/{name}', value, step)
+        self.jsonl.write(json.dumps({'split': tag, 'step': step, **values}) + '\n')
+        self.jsonl.flush()
+
+    @torch.no_grad()
+    def panel(self, generator: torch.nn.Module, batch: dict, step: int,
+              device: torch.device) -> None:
+        """Log left | disparity / left rebuilt | right rebuilt for the first sample."""
+        if not self.enabled:
+            return
+        was_training = generator.training
+        generator.eval()
+        left = batch['left'][:1].to(device)
+        right = batch['right'][:1].to(device)
+        disp = generator(left)[0]
+        left_est, right_est = reconstruct_views(left, right, disp)
+        generator.train(was_training)
+
+        def rgb(t):
+            return (t[0].permute(1, 2, 0).float().cpu().numpy() * 255).astype(np.uint8)
+        top = np.hstack([rgb(left), colourise(disp[0, 0].float().cpu().numpy())])
+        bottom = np.hstack([rgb(left_est), rgb(right_est)])
+        self.writer.add_image('panel', np.vstack([top, bottom]), step, dataformats='HWC')
+
+    def close(self) -> None:
+        """Flush and close the writers."""
+        if self.enabled:
+            self.writer.close()
+            self.jsonl.close()

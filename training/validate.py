@@ -1,0 +1,62 @@
+# Copyright 2026 The sorghum_depth Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Validation: photometric error on the val split, and GT metrics where a dataset has GT.
+
+The photometric error needs no ground truth: the left view rebuilt from the right one
+with the predicted left disparity, scored with the appearance loss at full scale.
+"""
+
+import cv2
+import numpy as np
+import torch
+
+from .data import PairDataset
+from .losses import appearance_loss
+from .metrics import evaluate_disparity, mean_metrics
+from .warp import reconstruct_left
+
+
+def _gt_metrics(val_set: PairDataset, index: int, disp_frac: torch.Tensor) -> dict | None:
+    ds_index, name = val_set.items[index]
+    dataset = val_set.datasets[ds_index]
+    if not dataset.has_disp_gt:
+        return None
+    gt_px = dataset.read_disp_gt(name)
+    h, w = gt_px.shape
+    pred_px = cv2.resize(disp_frac.numpy(), (w, h), interpolation=cv2.INTER_LINEAR) * w
+    return evaluate_disparity(pred_px, gt_px, alignment='metric', fx_px=dataset.calib.fx,
+                              baseline_m=dataset.calib.baseline_m)
+
+
+@torch.no_grad()
+def validate(generator: torch.nn.Module, val_set: PairDataset,
+             device: torch.device, alpha_ssim: float = 0.85) -> dict[str, float]:
+    """
+    Score ``generator`` on every pair of ``val_set``.
+
+    :param generator: the (unwrapped) generator; put back in training mode afterwards.
+    :param val_set: validation pairs at the training resolution.
+    :param device: where to run the generator.
+    :param alpha_ssim: SSIM weight of the photometric error.
+    :returns: ``photometric`` (mean appearance error of the rebuilt left view) and, when
+        GT exists, ``gt_mae_px``, ``gt_bad_3`` and ``gt_abs_rel`` (no alignment).
+    """
+    was_training = generator.training
+    generator.eval()
+    photometric, gt_results = [], []
+    for index in range(len(val_set)):
+        item = val_set[index]
+        left, right = item['left'][None].to(device), item['right'][None].to(device)
+        disp_left = generator(left)[0][:, :1]
+        photometric.append(float(appearance_loss(reconstruct_left(right, disp_left), left,
+                                                 alpha_ssim)))
+        gt = _gt_metrics(val_set, index, disp_left[0, 0].float().cpu())
+        if gt is not None:
+            gt_results.append(gt)
+    generator.train(was_training)
+    out = {'photometric': float(np.mean(photometric)) if photometric else float('nan')}
+    if gt_results:
+        mean = mean_metrics(gt_results)
+        out.update({f'gt_{k}': mean[k] for k in ('mae_px', 'bad_3', 'abs_rel') if k in mean})
+    return out
