@@ -16,6 +16,7 @@ unknown format, size mismatch, unloadable model).
 
 import argparse
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 import sys
 import time
@@ -117,7 +118,7 @@ def evaluate_pairs(pairs: Sequence[StereoPair | PairRef], predictors: dict[str, 
     used: set = set()
     for item in tqdm(pairs, desc='evaluate', unit='pair', disable=not progress):
         pair = item.load() if isinstance(item, PairRef) else item
-        pair.name = _unique_name(pair.name, used)
+        pair = replace(pair, name=_unique_name(pair.name, used))
         rows, panel = _evaluate_one(pair, predictors, alignments)
         for method, row in rows.items():
             row['mask'] = pair.mask is not None
