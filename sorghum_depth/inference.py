@@ -42,7 +42,8 @@ class DepthModel:
         if rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValueError(f'expected an (H, W, 3) RGB image, got shape {rgb.shape}')
         scale = 255.0 if rgb.dtype == np.uint8 else 65535.0 if rgb.dtype == np.uint16 else 1.0
-        t = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device).permute(2, 0, 1)[None]
+        array = np.require(rgb, requirements=['C', 'W'])      # torch needs writable memory
+        t = torch.from_numpy(array).to(self.device).permute(2, 0, 1)[None]
         t = t.float() / scale
         return t.half() if self.fp16 else t
 

@@ -1,0 +1,226 @@
+# Copyright 2026 The sorghum_depth Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+ROS 2 node: the camera's left image in, disparity and metric depth out.
+
+Thin glue: messages are converted with ``image_codec``, the model runs in
+``DepthPipeline`` on a worker thread (the newest frame wins), and outputs are built by
+``messages``. Topics and parameters are listed in the README.
+"""
+
+from array import array
+import threading
+import time
+import traceback
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor, SetParametersResult
+import rclpy
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.time import Time
+from sensor_msgs.msg import CameraInfo, Image, RegionOfInterest
+from std_msgs.msg import Float32
+from stereo_msgs.msg import DisparityImage
+
+from .image_codec import image_to_rgb8, ImageDecodeError
+from .inference import load_model, ModelLoadError
+from .messages import build_outputs, MsgTypes
+from .params import NodeParams, PARAMETERS, validate
+from .pipeline import DepthPipeline, InferenceError
+from .runtime import LatestFrame, RateStats
+from .selfcheck import photometric_error
+
+SENSOR_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
+                        reliability=ReliabilityPolicy.BEST_EFFORT)
+OUTPUT_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
+                        reliability=ReliabilityPolicy.RELIABLE)
+RCLPY_TYPES = MsgTypes(Image, DisparityImage, CameraInfo, RegionOfInterest,
+                       lambda data: array('B', data))
+
+
+def _descriptor(spec) -> ParameterDescriptor:
+    desc = ParameterDescriptor(description=spec.description, read_only=not spec.runtime)
+    if spec.low is not None:
+        desc.floating_point_range = [FloatingPointRange(
+            from_value=float(spec.low), to_value=float(spec.high), step=0.0)]
+    if spec.choices:
+        desc.additional_constraints = 'one of: ' + ', '.join(spec.choices)
+    return desc
+
+
+class DepthNode(Node):
+    """Publishes ``disparity``, ``depth`` and ``depth/camera_info`` for each ``image``."""
+
+    def __init__(self, **kwargs):
+        """Declare and validate parameters, load the model, wire topics, start the worker."""
+        super().__init__('depth_node', **kwargs)
+        for spec in PARAMETERS:
+            self.declare_parameter(spec.name, spec.default, _descriptor(spec))
+        self.params: NodeParams = validate(
+            {s.name: self.get_parameter(s.name).value for s in PARAMETERS})
+        p = self.params
+        model = load_model(p.model_path, p.device, p.fp16)
+        self.pipeline = DepthPipeline(model, p.post_process)
+        self.get_logger().info(f'loaded {p.model_path} on {model.device} '
+                               f"(trained at {model.metadata['input_width']}x"
+                               f"{model.metadata['input_height']}, fp16={model.fp16})")
+        self.stats, self.mailbox = RateStats(), LatestFrame()
+        self.camera_info: CameraInfo | None = None
+        self.right_frames: dict[tuple[int, int], Image] = {}
+        self._warned: dict[str, float] = {}
+        self._create_topics()
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._running = True
+        self._worker = threading.Thread(target=self._work, name='depth_worker', daemon=True)
+        self._worker.start()
+
+    def _create_topics(self) -> None:
+        self.pub_disparity = self.create_publisher(DisparityImage, 'disparity', OUTPUT_QOS)
+        self.pub_depth = self.create_publisher(Image, 'depth', OUTPUT_QOS)
+        self.pub_info = self.create_publisher(CameraInfo, 'depth/camera_info', OUTPUT_QOS)
+        self.pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.create_subscription(Image, 'image', self._on_image, SENSOR_QOS)
+        self.create_subscription(CameraInfo, 'camera_info', self._on_info, SENSOR_QOS)
+        self.pub_photo = None
+        if self.params.right_check:
+            self.pub_photo = self.create_publisher(Float32, 'photometric_error', OUTPUT_QOS)
+            self.create_subscription(Image, 'right/image', self._on_right, SENSOR_QOS)
+        self.create_timer(self.params.diagnostics_period_s, self._publish_diagnostics)
+
+    def _warn(self, text: str, period_s: float = 5.0) -> None:
+        """Log ``text`` as a warning at most once per ``period_s`` for each distinct text."""
+        now = time.monotonic()
+        if now - self._warned.get(text, -period_s) >= period_s:
+            self._warned[text] = now
+            self.get_logger().warning(text)
+
+    def _on_image(self, msg: Image) -> None:
+        self.stats.received += 1
+        self.mailbox.put(msg)
+
+    def _on_info(self, msg: CameraInfo) -> None:
+        self.camera_info = msg
+
+    def _on_right(self, msg: Image) -> None:
+        stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+        self.right_frames[stamp] = msg
+        while len(self.right_frames) > 10:
+            self.right_frames.pop(next(iter(self.right_frames)))
+
+    def _on_set_parameters(self, changes) -> SetParametersResult:
+        values = {s.name: getattr(self.params, s.name) for s in PARAMETERS}
+        values.update({c.name: c.value for c in changes})
+        try:
+            self.params = validate(values)
+        except ValueError as err:
+            return SetParametersResult(successful=False, reason=str(err))
+        return SetParametersResult(successful=True)
+
+    def _work(self) -> None:
+        while self._running:
+            item = self.mailbox.take(timeout_s=0.1)
+            if item is None:
+                continue
+            try:
+                self._process(item)
+            except Exception:   # the worker must outlive any single frame
+                if not self.context.ok():
+                    break           # shutting down: publishers are gone
+                self.stats.errors += 1
+                self.get_logger().error('frame failed:\n' + traceback.format_exc(),
+                                        throttle_duration_sec=5.0)
+
+    def _focal_px(self, msg: Image) -> float:
+        info, p = self.camera_info, self.params
+        if p.fx_px > 0 or info is None:
+            return p.fx_px
+        if info.k[0] <= 0 or (info.width, info.height) != (msg.width, msg.height):
+            self._warn('camera_info has fx <= 0 or another size than the image; '
+                       "using the training rig's focal length")
+            return 0.0
+        return float(info.k[0])
+
+    def _process(self, msg: Image) -> None:
+        p = self.params
+        try:
+            rgb = image_to_rgb8(msg)
+            result = self.pipeline.run(rgb, self._focal_px(msg), p.baseline_m,
+                                       p.min_depth_m, p.max_depth_m)
+        except ImageDecodeError as err:
+            self.stats.bad_input += 1
+            self._warn(f'bad image on {self.resolve_topic_name("image")}: {err}')
+            return
+        except InferenceError as err:
+            self.stats.errors += 1
+            self.get_logger().error(str(err), throttle_duration_sec=5.0)
+            return
+        info = self.camera_info if p.fx_px <= 0 else None
+        disparity, depth, depth_info = build_outputs(RCLPY_TYPES, msg.header, result,
+                                                     p.depth_encoding, info)
+        self.pub_disparity.publish(disparity)
+        self.pub_depth.publish(depth)
+        self.pub_info.publish(depth_info)
+        now = self.get_clock().now()
+        self.stats.output((now - Time.from_msg(msg.header.stamp)).nanoseconds * 1e-9,
+                          result.forward_s)
+        if self.pub_photo is not None:
+            self._self_check(msg, rgb, result.disp_px)
+
+    def _self_check(self, msg: Image, rgb, disp_px) -> None:
+        right = self.right_frames.get((msg.header.stamp.sec, msg.header.stamp.nanosec))
+        if right is None:
+            return
+        try:
+            error = photometric_error(rgb, image_to_rgb8(right), disp_px)
+        except ImageDecodeError as err:
+            self._warn(f'bad right image: {err}')
+            return
+        self.pub_photo.publish(Float32(data=error))
+
+    def _publish_diagnostics(self) -> None:
+        s = self.stats.summary()
+        s['dropped'] = self.mailbox.dropped
+        level, message = DiagnosticStatus.OK, 'running'
+        if s['received'] == 0:
+            level, message = DiagnosticStatus.WARN, 'no input image yet'
+        elif s['bad_input'] or s['errors']:
+            level, message = DiagnosticStatus.WARN, 'bad input or inference errors (see log)'
+        status = DiagnosticStatus(
+            level=level, name=f'{self.get_fully_qualified_name()}: depth', message=message,
+            hardware_id=str(self.pipeline.model.device),
+            values=[KeyValue(key=k, value=f'{v:.3f}' if isinstance(v, float) else str(v))
+                    for k, v in s.items()] + [KeyValue(key='device', value=str(
+                        self.pipeline.model.device))])
+        array_msg = DiagnosticArray(status=[status])
+        array_msg.header.stamp = self.get_clock().now().to_msg()
+        self.pub_diag.publish(array_msg)
+
+    def shutdown(self) -> None:
+        """Stop the worker thread."""
+        self._running = False
+        self.mailbox.close()
+        self._worker.join(timeout=5.0)
+
+
+def main(args=None) -> int:
+    """Run the node; exit 2 when the parameters or the model are unusable."""
+    rclpy.init(args=args)
+    try:
+        node = DepthNode()
+    except (ModelLoadError, ValueError, InvalidParameterTypeException,
+            InvalidParameterValueException) as err:
+        rclpy.logging.get_logger('depth_node').fatal(f'cannot start: {err}')
+        rclpy.try_shutdown()
+        return 2
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0

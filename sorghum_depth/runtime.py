@@ -1,0 +1,80 @@
+# Copyright 2026 The sorghum_depth Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Runtime helpers of the node, without ROS: a newest-frame mailbox and rate statistics.
+
+The subscription callback only drops the message into a ``LatestFrame``; a worker
+thread takes the newest one when it is ready. A slow model therefore never works
+through stale frames: frames replaced before they were taken are counted as dropped.
+"""
+
+from collections import deque
+import threading
+import time
+
+import numpy as np
+
+
+class LatestFrame:
+    """Single-slot mailbox: ``put`` replaces any frame not yet taken (and counts it)."""
+
+    def __init__(self):
+        """Start empty and open."""
+        self._cond = threading.Condition()
+        self._item = None
+        self._closed = False
+        self.dropped = 0
+
+    def put(self, item) -> None:
+        """Offer the newest frame; a frame still waiting is dropped."""
+        with self._cond:
+            if self._item is not None:
+                self.dropped += 1
+            self._item = item
+            self._cond.notify()
+
+    def take(self, timeout_s: float):
+        """Return the newest frame, waiting up to ``timeout_s``; None on timeout or close."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._item is not None or self._closed, timeout_s)
+            item, self._item = self._item, None
+            return item
+
+    def close(self) -> None:
+        """Wake and release any waiting ``take``."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
+class RateStats:
+    """Counts, output rate and latency percentiles over a sliding window."""
+
+    def __init__(self, window: int = 300):
+        """Keep the last ``window`` outputs."""
+        self._lock = threading.Lock()
+        self._times = deque(maxlen=window)
+        self._latency = deque(maxlen=window)
+        self._forward = deque(maxlen=window)
+        self.received = self.processed = self.bad_input = self.errors = 0
+
+    def output(self, latency_s: float, forward_s: float) -> None:
+        """Record one published frame."""
+        with self._lock:
+            self.processed += 1
+            self._times.append(time.monotonic())
+            self._latency.append(latency_s)
+            self._forward.append(forward_s)
+
+    def summary(self) -> dict[str, float]:
+        """Return rate (Hz), latency and forward p50/p95 (ms) and the counters."""
+        with self._lock:
+            times, lat, fwd = list(self._times), list(self._latency), list(self._forward)
+            out = {'received': self.received, 'processed': self.processed,
+                   'bad_input': self.bad_input, 'errors': self.errors}
+        span = times[-1] - times[0] if len(times) > 1 else 0.0
+        out['rate_hz'] = (len(times) - 1) / span if span > 0 else 0.0
+        for name, values in (('latency', lat), ('forward', fwd)):
+            p50, p95 = np.percentile(values, [50, 95]) if values else (np.nan, np.nan)
+            out[f'{name}_p50_ms'], out[f'{name}_p95_ms'] = 1e3 * p50, 1e3 * p95
+        return out

@@ -1,0 +1,107 @@
+# Copyright 2026 The sorghum_depth Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Test helpers: start depth_node as a real process and talk to it over DDS with rclpy."""
+
+import os
+from pathlib import Path
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image
+from stereo_msgs.msg import DisparityImage
+import yaml
+
+
+def private_ros_env(domain_id: int) -> dict:
+    """Environment for a node process on its own DDS domain, discovery on localhost only."""
+    return {**os.environ, 'ROS_DOMAIN_ID': str(domain_id),
+            'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST', 'PYTHONUNBUFFERED': '1'}
+
+
+def node_executable() -> str:
+    """Return the path of the installed ``depth_node`` console script."""
+    return shutil.which('depth_node') or str(Path(sys.executable).with_name('depth_node'))
+
+
+def start_node(params: dict, workdir: Path, domain_id: int) -> subprocess.Popen:
+    """Write a params YAML and start ``depth_node`` with it; stdout+stderr go to a log."""
+    params_file = workdir / 'params.yaml'
+    params_file.write_text(yaml.safe_dump({'/**': {'ros__parameters': params}}))
+    log = open(workdir / 'node.log', 'w')
+    return subprocess.Popen([node_executable(), '--ros-args', '--params-file', str(params_file)],
+                            env=private_ros_env(domain_id), stdout=log, stderr=subprocess.STDOUT)
+
+
+def image_msg(array: np.ndarray, encoding: str, stamp_ns: int, frame_id: str = 'cam') -> Image:
+    """Pack an (H, W[, C]) array as an Image message (rows unpadded)."""
+    msg = Image(height=array.shape[0], width=array.shape[1], encoding=encoding,
+                is_bigendian=0, step=array.shape[1] * array[0, 0].nbytes)
+    msg.data = array.tobytes()
+    msg.header.frame_id = frame_id
+    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 10 ** 9)
+    return msg
+
+
+class Probe:
+    """A test-side rclpy node: publishes images and camera_info, records every output."""
+
+    def __init__(self, domain_id: int):
+        """Join ``domain_id`` in a private context."""
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, domain_id=domain_id)
+        self.node = Node('probe', context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.pub_image = self.node.create_publisher(Image, 'image', 10)
+        self.pub_info = self.node.create_publisher(CameraInfo, 'camera_info', 10)
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        best_effort = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
+        self.info: CameraInfo | None = None     # sent with every image, like a camera
+        self.disparity, self.depth, self.depth_info = {}, {}, {}
+        self.node.create_subscription(DisparityImage, 'disparity', self._keep(self.disparity),
+                                      reliable)
+        self.node.create_subscription(Image, 'depth', self._keep(self.depth), best_effort)
+        self.node.create_subscription(CameraInfo, 'depth/camera_info',
+                                      self._keep(self.depth_info), reliable)
+
+    @staticmethod
+    def _keep(store: dict):
+        def callback(msg):
+            store[msg.header.stamp.sec * 10 ** 9 + msg.header.stamp.nanosec] = msg
+        return callback
+
+    def spin_until(self, condition, timeout_s: float = 30.0) -> bool:
+        """Spin until ``condition()`` holds or the timeout passes."""
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            self.executor.spin_once(timeout_sec=0.05)
+            if condition():
+                return True
+        return False
+
+    def send_until_answered(self, msg: Image, timeout_s: float = 30.0) -> bool:
+        """Publish ``msg`` every 0.5 s until all three outputs for its stamp arrived."""
+        stamp = msg.header.stamp.sec * 10 ** 9 + msg.header.stamp.nanosec
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            if self.info is not None:
+                self.info.header = msg.header
+                self.pub_info.publish(self.info)
+            self.pub_image.publish(msg)
+            if self.spin_until(lambda: all(stamp in s for s in (
+                    self.disparity, self.depth, self.depth_info)), 0.5):
+                return True
+        return False
+
+    def close(self) -> None:
+        """Destroy the node and shut the context down."""
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)

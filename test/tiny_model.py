@@ -1,0 +1,27 @@
+# Copyright 2026 The sorghum_depth Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Test helper: a tiny exported model.ts (untrained weights, real export code path)."""
+
+import json
+from pathlib import Path
+
+from sorghum_depth_training.export import ExportedDepth, METADATA_FILE
+from sorghum_depth_training.generator import Generator, GeneratorConfig
+import torch
+
+TINY = GeneratorConfig(enc_channels=(8, 16, 16, 32, 32, 32), dec_channels=(8, 8, 16, 16, 32, 32))
+
+
+def make_tiny_model(path: Path, height: int = 64, width: int = 128, baseline_m: float = 0.11,
+                    fx_over_width: float = 0.6, seed: int = 0) -> Path:
+    """Script a randomly initialised tiny generator with full metadata into ``path``."""
+    torch.manual_seed(seed)
+    gen = Generator(TINY).eval()
+    module = torch.jit.script(ExportedDepth(gen, height, width, post_process=False))
+    meta = {'format': 'sorghum_depth.model/1', 'input_height': height, 'input_width': width,
+            'max_disp_frac': TINY.max_disp_frac, 'baseline_m': baseline_m,
+            'fx_over_width': fx_over_width, 'colour': 'rgb', 'input_range': [0.0, 1.0],
+            'output': 'left disparity, px', 'post_process': False, 'config_hash': 'test',
+            'git_revision': 'test', 'torch_version': str(torch.__version__), 'train_step': 0}
+    module.save(str(path), _extra_files={METADATA_FILE: json.dumps(meta)})
+    return Path(path)
