@@ -41,6 +41,7 @@ setup(
             'sorghum-depth-import = sorghum_depth_training.folder_import:main',
             'sorghum-depth-synth = sorghum_depth_training.synthetic:main',
             'sorghum-depth-evaluate = sorghum_depth_training.evaluate:main',
+            'sorghum-depth-infer-bag = sorghum_depth_training.infer_bag:main',
         ],
     },
 )

@@ -1,0 +1,410 @@
+# Copyright 2026 The sorghum_depth Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Offline depth inference on a recorded bag: a new MCAP bag with the outputs added.
+
+``sorghum-depth-infer-bag IN OUT --model model.ts`` reads IN (rosbag2 sqlite3/MCAP or a
+ROS 1 ``.bag``) and writes OUT, a NEW rosbag2 MCAP bag holding every message of IN (raw
+bytes, same topic, type and bag timestamp; ROS 1 messages are converted to CDR) plus,
+for each image on the chosen topic, ``PREFIX/disparity`` (stereo_msgs/DisparityImage),
+``PREFIX/depth`` (sensor_msgs/Image) and ``PREFIX/depth/camera_info``, all with the
+image's header and bag timestamp (DESIGN.md, "Node topics").
+
+- Topic: ``--topic``, else the first image topic (Image or CompressedImage, by name)
+  containing ``left``, else the first image topic; depth/disparity topics are ignored.
+- PREFIX: ``--prefix``, else the image topic's namespace + ``/depth_net``
+  (``/stereo/left/image_raw`` -> ``/stereo/left/depth_net``).
+- fx: K[0] of the camera_info sibling of the image topic (latest one logged at or
+  before the image, else the first; scaled when its width differs); without a sibling,
+  a CameraInfo with the image's frame_id; else the model's ``fx_over_width`` x width.
+- ``--max-frames N``: stops after the N-th image of the topic (processed or skipped);
+  OUT is then the clip of IN up to that image: every message logged at or before it.
+- OUT is written in a temporary folder next to it and renamed when complete. Exit 2
+  with ``error: ...`` on bad input; an undecodable image is skipped and counted.
+"""
+
+import argparse
+from bisect import bisect_right
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+import os
+from pathlib import Path
+import shutil
+import sys
+import tempfile
+import time
+
+import numpy as np
+from rosbags.convert.converter import create_connections_converters, is_same_wireformat
+from rosbags.image import compressed_image_to_cvimage
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.rosbag2.errors import WriterError
+from rosbags.typesys import get_typestore, Stores
+from sorghum_depth.image_codec import DEPTH_ENCODINGS, image_to_rgb8
+from sorghum_depth.inference import load_model, ModelLoadError
+from sorghum_depth.messages import build_outputs, MsgTypes
+from sorghum_depth.pipeline import DepthPipeline
+from tqdm import tqdm
+
+from .data_bag_read import IMAGE_TYPES, info_sibling, INFO_TYPE, open_bag
+from .dataset_dir import DatasetError
+
+PREFIX_SUFFIX = '/depth_net'
+BAG_VERSION = 9
+OUTPUTS = (('disparity', 'stereo_msgs/msg/DisparityImage'),
+           ('depth', 'sensor_msgs/msg/Image'),
+           ('depth/camera_info', INFO_TYPE))
+
+
+@dataclass
+class Options:
+    """What to infer and how (see build_parser for the meaning of each)."""
+
+    topic: str | None = None
+    prefix: str | None = None
+    depth_encoding: str = '32FC1'
+    min_depth_m: float = 0.3
+    max_depth_m: float = 40.0
+    baseline_m: float = 0.0
+    max_frames: int | None = None
+    progress: bool = True
+
+
+@dataclass
+class Summary:
+    """What a run did: frames seen/processed, skip reasons, messages copied, times."""
+
+    topic: str = ''
+    prefix: str = ''
+    fx_source: str = ''
+    seen: int = 0
+    processed: int = 0
+    copied: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    forward_s: float = 0.0
+    wall_s: float = 0.0
+
+
+def output_typestore():
+    """Return the typestore the new messages are built with (Kilted, else the newest)."""
+    return get_typestore(getattr(Stores, 'ROS2_KILTED', Stores.LATEST))
+
+
+def choose_image_topic(reader, bag: Path, topic: str | None) -> str:
+    """
+    Return ``topic`` after checking it, or the automatic choice (see module doc).
+
+    :raises DatasetError: no such image topic, or no image topic at all.
+    """
+    images = sorted({c.topic for c in reader.connections if c.msgtype in IMAGE_TYPES})
+    if topic is not None:
+        if topic not in images:
+            raise DatasetError(f'{bag}: image topic {topic} not found (or not an Image / '
+                               f'CompressedImage); image topics: {images}')
+        return topic
+    plain = [t for t in images if 'depth' not in t and 'disparity' not in t] or images
+    if not plain:
+        raise DatasetError(f'{bag}: no sensor_msgs/Image or CompressedImage topic in the bag')
+    return sorted(plain, key=lambda t: ('left' not in t, t))[0]
+
+
+def default_prefix(image_topic: str) -> str:
+    """Return the image topic's namespace + ``/depth_net``."""
+    base = image_topic.removesuffix('/compressed')
+    return base.rsplit('/', 1)[0] + PREFIX_SUFFIX
+
+
+def camera_info_k(info) -> list:
+    """Return K of a CameraInfo of ROS 2 (``k``) or ROS 1 (``K``) spelling."""
+    return list(info.k if hasattr(info, 'k') else info.K)
+
+
+class CameraInfoTrack:
+    """The CameraInfo messages that give an image topic its focal length, by bag time."""
+
+    def __init__(self, reader, bag: Path, image_topic: str):
+        """Read the sibling camera_info topic (else all CameraInfo topics) of the bag."""
+        infos = sorted({c.topic for c in reader.connections if c.msgtype == INFO_TYPE})
+        self.sibling = info_sibling(image_topic, infos)
+        wanted = [self.sibling] if self.sibling else infos
+        conns = [c for c in reader.connections if c.topic in wanted]
+        self.by_frame = defaultdict(list)   # frame_id (None for the sibling) -> [(t, msg)]
+        topic = None
+        try:   # connections=[] would mean every connection: read none then
+            for conn, t_ns, raw in reader.messages(connections=conns) if conns else ():
+                topic = conn.topic
+                msg = reader.deserialize(raw, conn.msgtype)
+                key = None if self.sibling else msg.header.frame_id
+                self.by_frame[key].append((t_ns, msg, conn.topic))
+        except Exception as e:  # rosbags raises several types for broken data
+            raise DatasetError(f'{bag}: cannot read camera_info topic {topic}, truncated or '
+                               f'corrupt? ({type(e).__name__}: {e})') from e
+
+    def at(self, frame_id: str, t_ns: int):
+        """Return (CameraInfo logged last at or before ``t_ns``, else the first; topic)."""
+        track = self.by_frame.get(None if self.sibling else frame_id, [])
+        if not track:
+            return None, None
+        i = max(bisect_right([t for t, _, _ in track], t_ns) - 1, 0)
+        return track[i][1], track[i][2]
+
+
+def focal_px(info, width_px: int) -> tuple[float, object]:
+    """
+    Return (fx px for an image ``width_px`` wide, CameraInfo for the depth output).
+
+    fx is K[0], scaled by the width ratio when the CameraInfo has another width (and then
+    no CameraInfo is passed on); (0, None) without a usable CameraInfo (model's fx).
+    """
+    if info is None or camera_info_k(info)[0] <= 0:
+        return 0.0, None
+    fx = float(camera_info_k(info)[0])
+    if int(info.width) in (0, width_px):
+        return fx, info
+    return fx * width_px / int(info.width), None
+
+
+def ros2_camera_info(ts, info):
+    """Return ``info`` with ROS 2 field names (ROS 1 bags spell D, K, R, P)."""
+    if info is None or hasattr(info, 'k'):
+        return info
+    return ts.types[INFO_TYPE](
+        header=info.header, height=info.height, width=info.width,
+        distortion_model=info.distortion_model, d=np.asarray(info.D, float),
+        k=np.asarray(info.K, float), r=np.asarray(info.R, float),
+        p=np.asarray(info.P, float), binning_x=info.binning_x, binning_y=info.binning_y,
+        roi=info.roi)
+
+
+def raw_messages(reader, bag: Path):
+    """Yield (connection, bag time ns, raw bytes) of every message; errors name bag/topic."""
+    topic = None
+    try:
+        for conn, t_ns, raw in reader.messages():
+            topic = conn.topic
+            yield conn, t_ns, raw
+    except Exception as e:  # rosbags raises several types for broken data
+        where = f' (after a message of topic {topic})' if topic else ''
+        raise DatasetError(f'{bag}: cannot read messages{where}, truncated or corrupt? '
+                           f'({type(e).__name__}: {e})') from e
+
+
+def decode_rgb(msg) -> np.ndarray:
+    """Decode an Image or CompressedImage message to (H, W, 3) uint8 RGB."""
+    if hasattr(msg, 'format'):
+        rgb = compressed_image_to_cvimage(msg, 'rgb8')
+        if rgb.ndim == 2:
+            rgb = np.repeat(rgb[:, :, None], 3, axis=2)
+        return np.ascontiguousarray(rgb, dtype=np.uint8)
+    return image_to_rgb8(msg)
+
+
+class BagInference:
+    """One run: copies IN into an open Writer and adds the outputs of each frame."""
+
+    def __init__(self, reader, bag: Path, writer: Writer, pipeline: DepthPipeline,
+                 opts: Options):
+        """Choose the topic, read its camera_info and add every connection to ``writer``."""
+        self.reader, self.bag, self.writer = reader, bag, writer
+        self.pipeline, self.opts = pipeline, opts
+        self.ts = output_typestore()
+        self.types = MsgTypes(*(self.ts.types[f'{p}/msg/{n}'] for p, n in (
+            ('sensor_msgs', 'Image'), ('stereo_msgs', 'DisparityImage'),
+            ('sensor_msgs', 'CameraInfo'), ('sensor_msgs', 'RegionOfInterest'))),
+            bytes_field=lambda b: np.frombuffer(b, np.uint8))
+        topic = choose_image_topic(reader, bag, opts.topic)
+        prefix = ('/' + (opts.prefix or default_prefix(topic)).strip('/')).rstrip('/')
+        self.summary = Summary(topic=topic, prefix=prefix)
+        existing = {c.topic for c in reader.connections}
+        names = [prefix + '/' + name for name, _ in OUTPUTS]
+        if existing.intersection(names):
+            raise DatasetError(f'{bag}: output topic {sorted(existing.intersection(names))[0]} '
+                               'is already in the bag; choose another --prefix')
+        self.infos = CameraInfoTrack(reader, bag, topic)
+        print(f'image topic {topic} (camera_info: {self.infos.sibling or "by frame_id"}) '
+              f'-> {prefix}/{{disparity,depth,depth/camera_info}}', flush=True)
+        # ROS 2: raw copy with the bag's definitions; ROS 1: converted to ROS 2 types
+        self.copy_ts = None if reader.is2 else output_typestore()
+        self.connmap, self.convmap = create_connections_converters(
+            reader.connections, self.copy_ts, reader, writer)
+        self.out_conns = [self._output_connection(n, t) for n, (_, t) in zip(names, OUTPUTS)]
+
+    def _output_connection(self, topic: str, msgtype: str):
+        """Add an output topic; a type already copied keeps its definition (one per type)."""
+        copied = next((c for c in self.writer.connections if c.msgtype == msgtype), None)
+        if copied is None:
+            return self.writer.add_connection(topic, msgtype, typestore=self.ts)
+        src_ts = self.copy_ts or self.reader.typestore
+        if not is_same_wireformat(src_ts, self.ts, msgtype, msgtype):
+            raise DatasetError(f'{self.bag}: the definition of {msgtype} in the bag differs '
+                               'from ROS 2 Kilted; cannot add outputs of that type beside it')
+        return self.writer.add_connection(topic, msgtype, msgdef=copied.msgdef.data,
+                                          rihs01=copied.digest)
+
+    def frame(self, conn, t_ns: int, raw: bytes) -> None:
+        """Infer one image message and write its three outputs at ``t_ns``."""
+        s, o = self.summary, self.opts
+        s.seen += 1
+        try:
+            msg = self.reader.deserialize(raw, conn.msgtype)
+            rgb = decode_rgb(msg)
+        except Exception as e:  # one bad message is skipped, whatever the decoder raised
+            s.skipped[f'undecodable image ({type(e).__name__}: {e})'] += 1
+            return
+        info, info_topic = self.infos.at(msg.header.frame_id, t_ns)
+        fx, out_info = focal_px(info, rgb.shape[1])
+        try:
+            result = self.pipeline.run(rgb, fx, o.baseline_m, o.min_depth_m, o.max_depth_m)
+        except (RuntimeError, ValueError) as e:
+            s.skipped[f'inference failed ({type(e).__name__}: {e})'] += 1
+            return
+        if not s.fx_source:
+            s.fx_source = (f'{info_topic} K[0]' if fx > 0 else 'the model metadata') + \
+                f' ({result.fx_px:.3f} px)'
+        outs = build_outputs(self.types, msg.header, result, o.depth_encoding,
+                             ros2_camera_info(self.ts, out_info))
+        for out_conn, out_msg in zip(self.out_conns, outs):
+            self.writer.write(out_conn, t_ns, self.ts.serialize_cdr(out_msg, out_conn.msgtype))
+        s.processed += 1
+        s.forward_s += result.forward_s
+
+    def run(self) -> Summary:
+        """Copy every message (up to the --max-frames window) and infer each frame."""
+        s, limit = self.summary, self.opts.max_frames
+        total = sum(c.msgcount for c in self.reader.connections if c.topic == s.topic)
+        bar = tqdm(total=min(total, limit or total), unit='frame', file=sys.stderr,
+                   disable=not self.opts.progress, desc=s.topic)
+        start, cutoff = time.perf_counter(), None
+        try:
+            for conn, t_ns, raw in raw_messages(self.reader, self.bag):
+                if cutoff is not None and t_ns > cutoff:
+                    break
+                self.writer.write(self.connmap[(conn.id, conn.owner)], t_ns,
+                                  self.convmap[conn.msgtype](raw))
+                s.copied += 1
+                if conn.topic == s.topic:
+                    self.frame(conn, t_ns, raw)
+                    bar.update(1)
+                    bar.set_postfix(skipped=sum(s.skipped.values()), refresh=False)
+                    cutoff = t_ns if limit and s.seen >= limit else None
+        finally:
+            bar.close()
+        s.wall_s = time.perf_counter() - start
+        if s.processed == 0:
+            why = '; '.join(s.skipped) if s.seen else 'the topic has no messages'
+            raise DatasetError(f'{self.bag}: no frame of topic {s.topic} processed: {why}')
+        return s
+
+
+def _check_paths(in_path: Path, out_path: Path, overwrite: bool) -> None:
+    if not in_path.exists():
+        raise DatasetError(f'{in_path}: bag not found')
+    if out_path.resolve() == in_path.resolve() or in_path.resolve() in \
+            out_path.resolve().parents:
+        raise DatasetError(f'{out_path}: output would overwrite the input bag {in_path}')
+    if (out_path.exists() or out_path.is_symlink()) and not overwrite:
+        raise DatasetError(f'{out_path}: output already exists (use --overwrite to replace it)')
+
+
+def infer_bag(in_path: Path, out_path: Path, pipeline: DepthPipeline, opts: Options,
+              overwrite: bool = False) -> Summary:
+    """
+    Write ``out_path``: the messages of ``in_path`` plus the depth outputs (module doc).
+
+    The bag is written under a temporary folder next to ``out_path`` and moved there only
+    when complete, so a failed run leaves nothing at ``out_path``.
+
+    :param in_path: input bag.
+    :param out_path: new rosbag2 MCAP bag folder.
+    :param pipeline: the loaded model with its post-processing choice.
+    :param opts: topic, prefix, encoding, limits.
+    :param overwrite: replace an existing ``out_path``.
+    :returns: the run's Summary.
+    :raises DatasetError: bad input (the message names the file or topic).
+    """
+    in_path, out_path = Path(in_path), Path(out_path)
+    _check_paths(in_path, out_path, overwrite)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f'.{out_path.name}.', suffix='.partial',
+                                    dir=out_path.parent))
+    try:
+        reader = open_bag(in_path)
+        try:
+            with Writer(tmp_dir / out_path.name, version=BAG_VERSION,
+                        storage_plugin=StoragePlugin.MCAP) as writer:
+                summary = BagInference(reader, in_path, writer, pipeline, opts).run()
+        finally:
+            reader.close()
+        if out_path.is_dir() and not out_path.is_symlink():
+            shutil.rmtree(out_path)
+        elif out_path.exists() or out_path.is_symlink():
+            out_path.unlink()
+        os.replace(tmp_dir / out_path.name, out_path)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    return summary
+
+
+def format_summary(s: Summary, out_path: Path) -> str:
+    """Return the human summary printed at the end of a run."""
+    fps = s.processed / s.wall_s if s.wall_s > 0 else float('nan')
+    lines = [
+        f'wrote {out_path}: {s.copied} messages copied, {3 * s.processed} added on '
+        f'{s.prefix}/{{disparity,depth,depth/camera_info}}',
+        f'topic {s.topic}: {s.processed} frames processed in {s.wall_s:.2f} s = {fps:.2f} '
+        f'frames/s end to end (model forward {1e3 * s.forward_s / s.processed:.1f} ms/frame)',
+        f'fx from {s.fx_source}',
+        f'skipped {sum(s.skipped.values())} of {s.seen} frames' + (':' if s.skipped else '')]
+    lines += [f'  {n} x {reason}' for reason, n in s.skipped.most_common()]
+    return '\n'.join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line interface of sorghum-depth-infer-bag."""
+    p = argparse.ArgumentParser(prog='sorghum-depth-infer-bag', description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('bag_in', type=Path, metavar='IN', help='input bag (rosbag2 or ROS 1)')
+    p.add_argument('bag_out', type=Path, metavar='OUT', help='new rosbag2 MCAP bag folder')
+    p.add_argument('--model', type=Path, required=True, help='exported model.ts')
+    p.add_argument('--device', default='auto', help="'auto' (default), 'cpu', 'cuda', ...")
+    p.add_argument('--post-process', action='store_true', help='flip post-processing on')
+    p.add_argument('--topic', default=None, help='image topic (default: automatic)')
+    p.add_argument('--prefix', default=None,
+                   help=f'output namespace (default: image namespace + {PREFIX_SUFFIX})')
+    p.add_argument('--depth-encoding', choices=DEPTH_ENCODINGS, default='32FC1',
+                   help='32FC1 metres, NaN invalid (default) or 16UC1 mm, 0 invalid')
+    p.add_argument('--min-depth', type=float, default=0.3, help='m, nearer is invalid')
+    p.add_argument('--max-depth', type=float, default=40.0, help='m, farther is invalid')
+    p.add_argument('--baseline', type=float, default=0.0,
+                   help="baseline in m (default 0: the training rig's, from the model)")
+    p.add_argument('--max-frames', type=int, default=None,
+                   help='stop after N images of the topic; OUT is the clip up to the Nth')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    p.add_argument('--overwrite', action='store_true', help='replace an existing OUT')
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (2 on bad input, message on stderr)."""
+    args = build_parser().parse_args(argv)
+    opts = Options(args.topic, args.prefix, args.depth_encoding, args.min_depth,
+                   args.max_depth, args.baseline, args.max_frames, not args.no_progress)
+    try:
+        if not 0 < args.min_depth < args.max_depth or args.baseline < 0 or \
+                (args.max_frames is not None and args.max_frames < 1):
+            raise DatasetError('need 0 < --min-depth < --max-depth, --baseline >= 0 and '
+                               '--max-frames >= 1')
+        _check_paths(args.bag_in, args.bag_out, args.overwrite)
+        model = load_model(args.model, args.device)
+        summary = infer_bag(args.bag_in, args.bag_out,
+                            DepthPipeline(model, args.post_process), opts, args.overwrite)
+    except (DatasetError, ModelLoadError, WriterError, OSError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    print(f'model {args.model} on {model.device}')
+    print(format_summary(summary, args.bag_out))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
