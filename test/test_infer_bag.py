@@ -7,7 +7,6 @@ The model is a tiny untrained generator exported as the real TorchScript format;
 outputs are arbitrary but deterministic, which is all the bag contract needs.
 """
 
-import json
 import subprocess
 import sys
 
@@ -21,9 +20,7 @@ from sorghum_depth.image_codec import image_to_rgb8
 from sorghum_depth.inference import load_model
 from sorghum_depth_training import infer_bag, synthetic
 from sorghum_depth_training.bag_io import camera_info, StereoBagWriter
-from sorghum_depth_training.export import ExportedDepth, METADATA_FILE
-from sorghum_depth_training.generator import Generator, GeneratorConfig
-import torch
+from tiny_model import make_tiny_model
 
 BASELINE_M = 0.11
 FX_OVER_WIDTH = 0.6
@@ -34,18 +31,8 @@ EUROC_LEFT = '/stereo/left/image_raw'
 @pytest.fixture(scope='module')
 def model_path(tmp_path_factory):
     """Export a tiny untrained generator the way sorghum-depth-export does."""
-    torch.manual_seed(0)
-    gen = Generator(GeneratorConfig(enc_channels=(8, 16, 16, 32, 32, 32),
-                                    dec_channels=(8, 8, 16, 16, 32, 32))).eval()
-    scripted = torch.jit.script(ExportedDepth(gen, 128, 256, False))
-    meta = {'format': 'sorghum_depth.model/1', 'input_height': 128, 'input_width': 256,
-            'max_disp_frac': 0.3, 'baseline_m': BASELINE_M, 'fx_over_width': FX_OVER_WIDTH,
-            'colour': 'rgb', 'input_range': [0.0, 1.0], 'output': 'left disparity, px',
-            'post_process': False, 'config_hash': 'test', 'git_revision': 'test',
-            'torch_version': str(torch.__version__), 'train_step': 0, 'rigs': []}
-    path = tmp_path_factory.mktemp('model') / 'model.ts'
-    scripted.save(str(path), _extra_files={METADATA_FILE: json.dumps(meta)})
-    return path
+    return make_tiny_model(tmp_path_factory.mktemp('model') / 'model.ts', 128, 256,
+                           BASELINE_M, FX_OVER_WIDTH)
 
 
 @pytest.fixture(scope='module')

@@ -114,11 +114,6 @@ def default_prefix(image_topic: str) -> str:
     return base.rsplit('/', 1)[0] + PREFIX_SUFFIX
 
 
-def camera_info_k(info) -> list:
-    """Return K of a CameraInfo of ROS 2 (``k``) or ROS 1 (``K``) spelling."""
-    return list(info.k if hasattr(info, 'k') else info.K)
-
-
 class CameraInfoTrack:
     """The CameraInfo messages that give an image topic its focal length, by bag time."""
 
@@ -156,9 +151,9 @@ def focal_px(info, width_px: int) -> tuple[float, object]:
     fx is K[0], scaled by the width ratio when the CameraInfo has another width (and then
     no CameraInfo is passed on); (0, None) without a usable CameraInfo (model's fx).
     """
-    if info is None or camera_info_k(info)[0] <= 0:
+    fx = 0.0 if info is None else float((info.k if hasattr(info, 'k') else info.K)[0])
+    if fx <= 0:
         return 0.0, None
-    fx = float(camera_info_k(info)[0])
     if int(info.width) in (0, width_px):
         return fx, info
     return fx * width_px / int(info.width), None
