@@ -107,7 +107,7 @@ def euroc(tmp_path_factory, model_path):
     out = tmp_path_factory.mktemp('euroc') / 'out'
     done = subprocess.run(
         [sys.executable, '-m', 'sorghum_depth_training.infer_bag', str(bag), str(out),
-         '--model', str(model_path), '--device', 'cpu', '--max-frames', '5',
+         '--model', str(model_path), '--device', 'cpu', '--max-frames', '5', '--threads', '1',
          '--min-depth', str(lo), '--max-depth', str(hi)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return bag, out, done.stdout
@@ -248,6 +248,7 @@ def test_bad_inputs_fail_cleanly(tmp_path, model_path, synth_bag, capsys):
     _fails(capsys, tmp_path, [twice, out, *model], '/cam/depth_net/depth',
            'already in the bag')
     _fails(capsys, tmp_path, [synth_bag, synth_bag / 'x', *model], 'overwrite the input')
+    _fails(capsys, tmp_path, [synth_bag, out, *model, '--max-depth', '0.2'], '--max-depth')
     no_images = tmp_path / 'info_only'
     ts = get_typestore(Stores.ROS2_HUMBLE)
     with Writer(no_images, version=9, storage_plugin=StoragePlugin.MCAP) as writer:

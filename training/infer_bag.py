@@ -44,6 +44,7 @@ from sorghum_depth.image_codec import DEPTH_ENCODINGS, image_to_rgb8
 from sorghum_depth.inference import load_model, ModelLoadError
 from sorghum_depth.messages import build_outputs, MsgTypes
 from sorghum_depth.pipeline import DepthPipeline
+import torch
 from tqdm import tqdm
 
 from .data_bag_read import IMAGE_TYPES, info_sibling, INFO_TYPE, open_bag
@@ -374,6 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="baseline in m (default 0: the training rig's, from the model)")
     p.add_argument('--max-frames', type=int, default=None,
                    help='stop after N images of the topic; OUT is the clip up to the Nth')
+    p.add_argument('--threads', type=int, default=0,
+                   help='CPU threads for torch (default 0: torch default); 1 is far faster '
+                   'on a CPU shared with other busy processes')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     p.add_argument('--overwrite', action='store_true', help='replace an existing OUT')
     return p
@@ -386,10 +390,12 @@ def main(argv: list[str] | None = None) -> int:
                    args.max_depth, args.baseline, args.max_frames, not args.no_progress)
     try:
         if not 0 < args.min_depth < args.max_depth or args.baseline < 0 or \
-                (args.max_frames is not None and args.max_frames < 1):
-            raise DatasetError('need 0 < --min-depth < --max-depth, --baseline >= 0 and '
-                               '--max-frames >= 1')
+                args.threads < 0 or (args.max_frames is not None and args.max_frames < 1):
+            raise DatasetError('need 0 < --min-depth < --max-depth, --baseline >= 0, '
+                               '--threads >= 0 and --max-frames >= 1')
         _check_paths(args.bag_in, args.bag_out, args.overwrite)
+        if args.threads > 0:
+            torch.set_num_threads(args.threads)
         model = load_model(args.model, args.device)
         summary = infer_bag(args.bag_in, args.bag_out,
                             DepthPipeline(model, args.post_process), opts, args.overwrite)
