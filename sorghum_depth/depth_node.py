@@ -14,7 +14,8 @@ import time
 import traceback
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor, SetParametersResult
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
+                                SetParametersResult)
 import rclpy
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException
@@ -43,7 +44,10 @@ RCLPY_TYPES = MsgTypes(Image, DisparityImage, CameraInfo, RegionOfInterest,
 
 def _descriptor(spec) -> ParameterDescriptor:
     desc = ParameterDescriptor(description=spec.description, read_only=not spec.runtime)
-    if spec.low is not None:
+    if spec.low is not None and isinstance(spec.default, int):
+        desc.integer_range = [IntegerRange(from_value=int(spec.low), to_value=int(spec.high),
+                                           step=1)]
+    elif spec.low is not None:
         desc.floating_point_range = [FloatingPointRange(
             from_value=float(spec.low), to_value=float(spec.high), step=0.0)]
     if spec.choices:
@@ -62,7 +66,7 @@ class DepthNode(Node):
         self.params: NodeParams = validate(
             {s.name: self.get_parameter(s.name).value for s in PARAMETERS})
         p = self.params
-        model = load_model(p.model_path, p.device, p.fp16)
+        model = load_model(p.model_path, p.device, p.fp16, p.cpu_threads)
         self.pipeline = DepthPipeline(model, p.post_process)
         self.get_logger().info(f'loaded {p.model_path} on {model.device} '
                                f"(trained at {model.metadata['input_width']}x"

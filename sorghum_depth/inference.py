@@ -75,9 +75,12 @@ class DepthModel:
         return disp_px, depth_from_disparity(disp_px, fx_px, baseline_m)
 
 
-def load_model(path: str | Path, device: str = 'auto', fp16: bool = False) -> DepthModel:
+def load_model(path: str | Path, device: str = 'auto', fp16: bool = False,
+               cpu_threads: int = 0) -> DepthModel:
     """
     Load ``model.ts`` and its metadata onto ``device`` ('auto', 'cpu', 'cuda', 'cuda:1').
+
+    ``cpu_threads`` > 0 sets torch's CPU thread count for the process.
 
     :raises ModelLoadError: missing or unreadable file, or no sorghum_depth metadata.
     """
@@ -85,6 +88,8 @@ def load_model(path: str | Path, device: str = 'auto', fp16: bool = False) -> De
     if not path.is_file():
         raise ModelLoadError(f'{path}: model file not found')
     dev = resolve_device(device)
+    if cpu_threads > 0:
+        torch.set_num_threads(cpu_threads)
     extra = {METADATA_FILE: ''}
     try:
         module = torch.jit.load(str(path), map_location=dev, _extra_files=extra)

@@ -29,6 +29,8 @@ PARAMETERS = (
     ParamSpec('model_path', '', 'exported TorchScript model (model.ts) to load at start'),
     ParamSpec('device', 'auto', "'auto' (CUDA when present, else CPU), 'cpu', 'cuda', 'cuda:N'"),
     ParamSpec('fp16', False, 'half precision on CUDA (ignored on CPU)'),
+    ParamSpec('cpu_threads', 0, 'torch CPU threads; 0 = torch default (one per core). On a '
+              'small CPU shared with other nodes, 1 avoids thread thrashing', 0, 256),
     ParamSpec('post_process', False, 'monodepth flip post-processing (twice the compute)'),
     ParamSpec('baseline_m', 0.0, 'stereo baseline the depth is scaled to, m; 0 = the '
               "training rig's (model metadata)", 0.0, 10.0),
@@ -55,6 +57,7 @@ class NodeParams:
     model_path: str
     device: str
     fp16: bool
+    cpu_threads: int
     post_process: bool
     baseline_m: float
     fx_px: float
