@@ -34,6 +34,7 @@ setup(
     entry_points={
         'console_scripts': [
             'depth_node = sorghum_depth.depth_node:main',
+            'sorghum-depth-replay = sorghum_depth.bag_replay:main',
             'sorghum-depth-quickstart = sorghum_depth_training.quickstart:main',
             'sorghum-depth-train = sorghum_depth_training.train:main',
             'sorghum-depth-export = sorghum_depth_training.export:main',
