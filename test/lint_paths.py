@@ -5,7 +5,7 @@
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SOURCE_DIRS = ('sorghum_depth', 'training', 'test', 'launch', 'benchmarks')
+SOURCE_DIRS = ('sorghum_depth', 'training', 'test', 'launch', 'benchmarks', 'scripts')
 CORE_DIRS = ('sorghum_depth', 'training')
 
 
