@@ -138,6 +138,12 @@ def make_splits(names: list[str], val_fraction: float = 0.1) -> dict[str, list[s
     return {'train': list(names[:n - n_val]), 'val': list(names[n - n_val:])}
 
 
+def check_selection(stride: int, max_pairs: int | None) -> None:
+    """Refuse a ``--stride`` or ``--max-pairs`` below 1 (DatasetError)."""
+    if stride < 1 or (max_pairs is not None and max_pairs < 1):
+        raise DatasetError('--stride and --max-pairs must be >= 1')
+
+
 def is_dataset(path: Path) -> bool:
     """Whether ``path`` already holds (part of) a dataset directory."""
     path = Path(path)

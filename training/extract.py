@@ -25,7 +25,7 @@ from .bag_io import camera_info
 from .data_bag_read import choose_topics, index_bag, iterate, open_bag, pair_stamps
 from .data_bag_read import stamp_ns, StereoTopics
 from .data_rectify import check_encoding, decode_image, Rectifier
-from .dataset_dir import DatasetError, DatasetWriter
+from .dataset_dir import check_selection, DatasetError, DatasetWriter
 
 
 @dataclass
@@ -283,8 +283,7 @@ def main(argv: list[str] | None = None) -> int:
                           args.size, {k.replace('_topic', ''): v for k, v in topics.items()},
                           args.fx, args.baseline)
     try:
-        if opts.stride < 1 or (opts.max_pairs is not None and opts.max_pairs < 1):
-            raise DatasetError('--stride and --max-pairs must be >= 1')
+        check_selection(opts.stride, opts.max_pairs)
         extract(args.bags, args.out, opts, args.overwrite)
     except DatasetError as e:
         print(f'error: {e}', file=sys.stderr)

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from .dataset_dir import Calibration, DatasetError, DatasetWriter
+from .dataset_dir import Calibration, check_selection, DatasetError, DatasetWriter
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.ppm', '.pgm', '.tif', '.tiff')
 
@@ -171,8 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; return 0, or 2 with ``error: ...`` on stderr."""
     args = build_parser().parse_args(argv)
     try:
-        if args.stride < 1 or (args.max_pairs is not None and args.max_pairs < 1):
-            raise DatasetError('--stride and --max-pairs must be >= 1')
+        check_selection(args.stride, args.max_pairs)
         import_folder(args)
     except DatasetError as e:
         print(f'error: {e}', file=sys.stderr)
