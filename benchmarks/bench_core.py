@@ -15,27 +15,15 @@ import os
 from pathlib import Path
 import platform
 import resource
-import statistics
-import time
 
 from sorghum_depth_training.discriminator import PatchDiscriminator
 from sorghum_depth_training.generator import count_parameters, Generator
 from sorghum_depth_training.objective import LossConfig
 from sorghum_depth_training.step import StepModels, train_step
+from timing import time_calls
 import torch
 
 RESULTS = Path(__file__).resolve().parent / 'results'
-
-
-def _timed(fn, repeats: int, warmup: int) -> dict:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return {'median_s': statistics.median(times), 'min_s': min(times), 'repeats': repeats}
 
 
 def forward_times(sizes: list[tuple[int, int]], repeats: int) -> dict:
@@ -45,7 +33,7 @@ def forward_times(sizes: list[tuple[int, int]], repeats: int) -> dict:
     for h, w in sizes:
         image = torch.rand(1, 3, h, w)
         with torch.inference_mode():
-            out[f'{h}x{w}'] = _timed(lambda: gen(image), repeats, warmup=2)
+            out[f'{h}x{w}'] = time_calls(lambda: gen(image), repeats, warmup=2)
     return out
 
 
@@ -56,8 +44,8 @@ def _step_child(h: int, w: int, batch: int, repeats: int, queue) -> None:
                         torch.optim.Adam(disc.parameters(), 1e-5))
     left, right = torch.rand(batch, 3, h, w), torch.rand(batch, 3, h, w)
     rss_before_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    timing = _timed(lambda: train_step(models, left, right, LossConfig(w_gan=0.01)),
-                    repeats, warmup=1)
+    timing = time_calls(lambda: train_step(models, left, right, LossConfig(w_gan=0.01)),
+                        repeats, warmup=1)
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     queue.put({**timing, 'batch': batch, 'size': f'{h}x{w}',
                'peak_rss_mb': peak_kb / 1024, 'rss_before_step_mb': rss_before_kb / 1024})

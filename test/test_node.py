@@ -8,12 +8,14 @@ import subprocess
 import time
 
 import cv2
+from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 import pytest
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from ros_harness import image_msg, node_executable, private_ros_env, Probe, start_node
-from sensor_msgs.msg import CameraInfo
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Float32
 from tiny_model import make_tiny_model
 
 FX_PX, WIDTH, HEIGHT = 90.0, 160, 96
@@ -30,7 +32,8 @@ def _frame(seed: int) -> np.ndarray:
 def running(tmp_path_factory):
     work = tmp_path_factory.mktemp('node')
     model = make_tiny_model(work / 'model.ts', baseline_m=0.11)
-    proc = start_node({'model_path': str(model), 'device': 'cpu'}, work, DOMAIN)
+    proc = start_node({'model_path': str(model), 'device': 'cpu', 'right_check': True,
+                       'diagnostics_period_s': 0.5}, work, DOMAIN)
     probe = Probe(DOMAIN)
     probe.info = CameraInfo(width=WIDTH, height=HEIGHT)
     probe.info.k[0], probe.info.k[4] = FX_PX, FX_PX
@@ -159,6 +162,28 @@ def test_bad_input_is_logged_and_the_next_frame_is_processed(running):
     assert proc.poll() is None, 'the node died'
     assert 'fx <= 0' in _log(work)
     assert disparity.f == pytest.approx(0.6 * WIDTH), 'fx = 0 falls back to the model rig'
+
+
+def test_right_image_self_check_and_diagnostics(running):
+    proc, probe, work, ready = running
+    errors, diagnostics = [], []
+    probe.node.create_subscription(Float32, 'photometric_error',
+                                   lambda m: errors.append(m.data), 10)
+    probe.node.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append, 10)
+    pub_right = probe.node.create_publisher(Image, 'right/image', 10)
+    left = image_msg(_frame(6), 'rgb8', stamp_ns=7 * 10 ** 9)
+    right = image_msg(_frame(6), 'rgb8', stamp_ns=7 * 10 ** 9)
+    for _ in range(40):
+        pub_right.publish(right)
+        probe.pub_image.publish(left)
+        if probe.spin_until(lambda: errors and diagnostics, 0.5):
+            break
+    assert errors and 0.0 <= errors[-1] <= 1.0
+    status = diagnostics[-1].status[0]
+    values = {kv.key: kv.value for kv in status.values}
+    assert status.name.endswith('depth_node: depth') and values['device'] == 'cpu'
+    assert int(values['processed']) > 0 and float(values['rate_hz']) >= 0.0
+    assert {'dropped', 'latency_p50_ms', 'forward_p95_ms', 'bad_input'} <= set(values)
 
 
 @pytest.mark.parametrize('content,words', [(None, 'model file not found'),

@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+# Copyright 2026 The sorghum_depth Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Benchmark depth_node over DDS against the pure model forward and OpenCV SGBM.
+
+For each input size, images are published at ``--hz`` for ``--seconds`` to the real node
+(its console script, a separate process) and its disparity is recorded: latency from
+the input stamp (wall clock) to arrival, output rate, dropped frames, the node's CPU
+and RSS over time. The same model's forward pass and SGBM on the stereo pair are timed
+in-process at the same size. Writes ``results/node.json``.
+
+Targets (DESIGN / issue 5): node p50 latency at most 1.15x the pure forward p50; RSS
+growth under 5 % over the run; output rate at least 90 % of min(input rate, 1 / forward).
+"""
+
+import argparse
+import json
+import os
+from pathlib import Path
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import cv2
+import numpy as np
+import psutil
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from sorghum_depth.inference import load_model
+from sorghum_depth_training.sgbm import sgbm_disparity
+from stereo_msgs.msg import DisparityImage
+from timing import time_calls
+import torch
+import yaml
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+DATA = Path(os.environ.get('SORGHUM_DEPTH_DATA', REPO.parent / 'shared' / 'data'))
+SIZES = ((640, 480), (1241, 376))
+
+
+def stereo_frame(width: int, height: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """Load a real KITTI pair resized to (width, height), or make a textured pair."""
+    left_path = DATA / 'kitti_odometry' / 'seq2' / 'image_l' / '000000.png'
+    if left_path.exists():
+        pair = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in
+                (left_path, DATA / 'kitti_odometry' / 'seq2' / 'image_r' / '000000.png')]
+        source = 'KITTI seq2/000000'
+    else:
+        rng = np.random.default_rng(0)
+        base = rng.integers(0, 255, (height // 4, width // 4 + 8, 3), dtype=np.uint8)
+        pair = [base[:, 2:], base[:, :-2]]
+        source = 'random texture'
+    resized = [cv2.resize(im, (width, height), interpolation=cv2.INTER_AREA) for im in pair]
+    return resized[0], resized[1], source
+
+
+def start_node(model: Path, work: Path, domain: int, threads: int) -> subprocess.Popen:
+    """Start depth_node on a private domain with the benchmark's model and threads."""
+    params = work / 'params.yaml'
+    params.write_text(yaml.safe_dump({'/**': {'ros__parameters': {
+        'model_path': str(model), 'device': 'cpu', 'cpu_threads': threads,
+        'max_depth_m': 1000.0, 'min_depth_m': 0.05}}}))
+    env = {**os.environ, 'ROS_DOMAIN_ID': str(domain),
+           'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST'}
+    return subprocess.Popen([str(Path(sys.executable).with_name('depth_node')), '--ros-args',
+                             '--params-file', str(params)], env=env,
+                            stdout=open(work / 'node.log', 'w'), stderr=subprocess.STDOUT)
+
+
+class Driver:
+    """Publishes frames at a fixed rate and records the node's disparity arrivals."""
+
+    def __init__(self, domain: int, rgb: np.ndarray):
+        """Join ``domain``; prepare an rgb8 Image message of ``rgb``."""
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, domain_id=domain)
+        self.node = Node('bench_driver', context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.pub = self.node.create_publisher(Image, 'image', 10)
+        self.node.create_subscription(DisparityImage, 'disparity', self._arrived,
+                                      QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
+        self.msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding='rgb8',
+                         is_bigendian=0, step=rgb.shape[1] * 3)
+        self.msg.data = rgb.tobytes()
+        self.sent, self.latency = 0, []
+
+    def _arrived(self, msg: DisparityImage) -> None:
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        self.latency.append(time.time() - stamp)
+
+    def wait_for_node(self, timeout_s: float = 60.0) -> bool:
+        """Spin until the node subscribes to the image topic."""
+        end = time.monotonic() + timeout_s
+        while self.pub.get_subscription_count() == 0 and time.monotonic() < end:
+            self.executor.spin_once(timeout_sec=0.1)
+        return self.pub.get_subscription_count() > 0
+
+    def run(self, hz: float, seconds: float, sample) -> None:
+        """Publish at ``hz`` for ``seconds`` while spinning; call ``sample()`` each second."""
+        stop = threading.Event()
+        spinner = threading.Thread(target=lambda: [self.executor.spin_once(timeout_sec=0.05)
+                                                   for _ in iter(stop.is_set, True)])
+        spinner.start()
+        start = next_sample = time.monotonic()
+        while time.monotonic() - start < seconds:
+            now = time.time()
+            self.msg.header.stamp.sec, self.msg.header.stamp.nanosec = int(now), int(
+                (now % 1) * 1e9)
+            self.pub.publish(self.msg)
+            self.sent += 1
+            if time.monotonic() >= next_sample:
+                sample()
+                next_sample += 1.0
+            time.sleep(max(0.0, start + self.sent / hz - time.monotonic()))
+        time.sleep(2.0)                      # let the last frames arrive
+        stop.set()
+        spinner.join()
+
+    def close(self) -> None:
+        """Leave the domain."""
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)
+
+
+def through_node(model: Path, rgb: np.ndarray, args, threads: int) -> dict:
+    """Drive the node at ``args.hz`` for ``args.seconds``; latency, rate, CPU, RSS."""
+    work = Path(tempfile.mkdtemp(prefix='sorghum_bench_node_'))
+    domain = 150 + os.getpid() % 80
+    proc = start_node(model, work, domain, threads)
+    driver, samples = Driver(domain, rgb), []
+    try:
+        if not driver.wait_for_node():
+            raise RuntimeError(f'depth_node did not come up; log: {work / "node.log"}')
+        ps = psutil.Process(proc.pid)
+        ps.cpu_percent(None)
+        driver.run(args.hz, args.seconds, lambda: samples.append(
+            (ps.cpu_percent(None), ps.memory_info().rss / 2 ** 20)))
+    finally:
+        driver.close()
+        proc.terminate()
+        proc.wait(timeout=30)
+    lat = np.array(driver.latency[5:])          # the first frames include warm-up
+    rss = [s[1] for s in samples[5:]]
+    return {'threads': threads, 'sent': driver.sent, 'received': len(driver.latency),
+            'dropped': driver.sent - len(driver.latency),
+            'output_hz': len(driver.latency) / args.seconds,
+            'latency_p50_ms': 1e3 * float(np.median(lat)),
+            'latency_p95_ms': 1e3 * float(np.percentile(lat, 95)),
+            'cpu_percent_mean': float(np.mean([s[0] for s in samples[5:]])),
+            'rss_mb_first': float(np.mean(rss[:5])), 'rss_mb_last': float(np.mean(rss[-5:])),
+            'rss_series_mb': [round(r, 1) for r in rss]}
+
+
+def evaluate_size(model_path: Path, size: tuple[int, int], args, threads: int) -> dict:
+    """All figures for one input size and thread setting, with the target checks."""
+    left, right, source = stereo_frame(*size)
+    torch.set_num_threads(threads or os.cpu_count())
+    model = load_model(model_path, device='cpu')
+    forward = time_calls(lambda: model.predict_disparity(left))
+    sgbm = time_calls(lambda: sgbm_disparity(left, right), repeats=5, warmup=1)
+    node = through_node(model_path, left, args, threads)
+    expected_hz = min(args.hz, 1e3 / forward['p50_ms'])
+    return {'size': f'{size[0]}x{size[1]}', 'source': source, 'forward': forward,
+            'sgbm': sgbm, 'node': node,
+            'targets': {'node_over_forward_p50': node['latency_p50_ms'] / forward['p50_ms'],
+                        'rss_growth_pct': 100 * (node['rss_mb_last'] / node['rss_mb_first'] - 1),
+                        'rate_vs_expected': node['output_hz'] / expected_hz}}
+
+
+def main() -> None:
+    """Run every size and thread setting; write the JSON."""
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--model', type=Path, default=REPO / 'models' / 'sorghum_synth_small.ts')
+    p.add_argument('--hz', type=float, default=30.0)
+    p.add_argument('--seconds', type=float, default=60.0)
+    p.add_argument('--threads', type=int, nargs='+', default=[0, 1],
+                   help='node cpu_threads settings to try (0 = torch default)')
+    p.add_argument('--out', type=Path, default=HERE / 'results' / 'node.json')
+    args = p.parse_args()
+    results = [evaluate_size(args.model, size, args, t) for size in SIZES for t in args.threads]
+    report = {'machine': {'cpu_count': os.cpu_count(), 'device': 'cpu',
+                          'torch': str(torch.__version__)},
+              'settings': {k: str(v) for k, v in vars(args).items()}, 'results': results}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    for r in results:
+        n, t = r['node'], r['targets']
+        print(f"{r['size']} threads={n['threads']}: forward {r['forward']['p50_ms']:.1f} ms, "
+              f"node p50 {n['latency_p50_ms']:.1f} ms (x{t['node_over_forward_p50']:.2f}), "
+              f"{n['output_hz']:.1f} Hz ({t['rate_vs_expected']:.0%} of expected), "
+              f"dropped {n['dropped']}/{n['sent']}, RSS {t['rss_growth_pct']:+.1f} %, "
+              f"SGBM {r['sgbm']['p50_ms']:.0f} ms")
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,99 @@
+# Copyright 2026 The sorghum_depth Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The node's ROS-free core: payload decoding, depth encoding, mailbox, self-check, params."""
+
+import threading
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import pytest
+from sorghum_depth.image_codec import (decode_image, encode_depth, image_to_rgb8,
+                                       ImageDecodeError)
+from sorghum_depth.params import validate
+from sorghum_depth.runtime import LatestFrame, RateStats
+from sorghum_depth.selfcheck import photometric_error
+
+
+def _msg(array: np.ndarray, encoding: str, step: int | None = None, big: bool = False):
+    rows = array.reshape(array.shape[0], -1).view(np.uint8)
+    step = step or rows.shape[1]
+    padded = np.zeros((array.shape[0], step), np.uint8)
+    padded[:, :rows.shape[1]] = rows
+    return SimpleNamespace(height=array.shape[0], width=array.shape[1], encoding=encoding,
+                           is_bigendian=int(big), step=step, data=padded.tobytes())
+
+
+def test_padded_rows_and_colour_orders_decode_to_the_same_rgb():
+    rgb = np.random.default_rng(0).integers(0, 255, (5, 7, 3), dtype=np.uint8)
+    assert (image_to_rgb8(_msg(rgb, 'rgb8', step=24)) == rgb).all()
+    assert (image_to_rgb8(_msg(rgb[:, :, ::-1].copy(), 'bgr8')) == rgb).all()
+    bgra = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGRA)
+    assert (image_to_rgb8(_msg(bgra, 'bgra8')) == rgb).all()
+
+
+def test_big_endian_mono16_is_byte_swapped():
+    values = (np.arange(12) * 1000).reshape(3, 4)
+    msg = _msg(values.astype('>u2'), 'mono16', big=True)
+    assert (decode_image(msg) == values).all()
+
+
+@pytest.mark.parametrize('field,value,words', [
+    ('step', 5, 'step 5 is smaller'), ('data', b'\0' * 10, 'data has 10 bytes'),
+    ('encoding', '8UC3x', 'unsupported'), ('height', 0, 'zero size'),
+    ('encoding', 'yuv422', 'unsupported')])
+def test_bad_payloads_are_refused_with_the_reason(field, value, words):
+    msg = _msg(np.zeros((4, 6, 3), np.uint8), 'rgb8')
+    setattr(msg, field, value)
+    with pytest.raises(ImageDecodeError, match=words):
+        image_to_rgb8(msg)
+
+
+def test_depth_encodings_follow_rep_118():
+    depth = np.array([[1.2344, np.nan], [70.0, 0.0001]], np.float32)   # 70 m > 65.535 m
+    data, step = encode_depth(depth, '32FC1')
+    assert step == 8 and np.allclose(np.frombuffer(data, '<f4'), depth.ravel(), equal_nan=True)
+    data, step = encode_depth(depth, '16UC1')
+    assert step == 4 and np.frombuffer(data, '<u2').tolist() == [1234, 0, 0, 0]
+
+
+def test_mailbox_keeps_the_newest_frame_and_counts_the_replaced_ones():
+    box = LatestFrame()
+    for i in range(5):
+        box.put(i)
+    assert box.take(0.1) == 4 and box.dropped == 4
+    assert box.take(0.01) is None
+    waiter = threading.Thread(target=lambda: box.put('late'))
+    waiter.start()
+    assert box.take(2.0) == 'late'
+    waiter.join()
+
+
+def test_rate_stats_percentiles():
+    stats = RateStats()
+    for latency in (0.01, 0.02, 0.03):
+        stats.output(latency, forward_s=0.005)
+    s = stats.summary()
+    assert s['processed'] == 3 and s['latency_p50_ms'] == pytest.approx(20.0)
+    assert s['forward_p50_ms'] == pytest.approx(5.0)
+
+
+def test_photometric_self_check_prefers_the_true_disparity():
+    rng = np.random.default_rng(1)
+    scene = cv2.resize(rng.integers(0, 255, (12, 24, 3), dtype=np.uint8), (120, 48))
+    d_px = 6
+    left, right = scene[:, :100 - d_px], scene[:, d_px:100]   # left(x) = right(x - d)
+    good = photometric_error(left, right, np.full(left.shape[:2], d_px, np.float32))
+    bad = photometric_error(left, right, np.full(left.shape[:2], 0.01, np.float32))
+    assert good < 0.02 and bad > 5 * good
+
+
+def test_parameter_validation_names_every_problem():
+    with pytest.raises(ValueError) as err:
+        validate({'model_path': 'm.ts', 'min_depth_m': 5.0, 'max_depth_m': 1.0,
+                  'depth_encoding': '8UC1', 'nonsense': 1})
+    text = str(err.value)
+    assert 'nonsense: unknown' in text and 'depth_encoding' in text
+    with pytest.raises(ValueError, match='min_depth_m must be smaller'):
+        validate({'model_path': 'm.ts', 'min_depth_m': 5.0, 'max_depth_m': 1.0})
+    assert validate({'model_path': 'm.ts', 'baseline_m': 1}).baseline_m == 1.0
