@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.sorghum_depth_installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test bench default-model clean
 
 setup: $(STAMP)
 
@@ -17,13 +17,20 @@ $(STAMP): requirements.txt requirements-dev.txt setup.py setup.cfg
 	touch $@
 
 demo: $(STAMP)
-	$(PY) -m sorghum_depth_training.quickstart
+	$(PY) scripts/demo.py
+
+# Rebuild the shipped models/sorghum_synth_small.ts (recorded command; about 30 CPU minutes).
+default-model: $(STAMP)
+	$(PY) scripts/make_default_model.py
 
 test: $(STAMP)
 	$(PY) -m pytest -ra test
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_core.py
+	$(PY) benchmarks/bench_extract.py
+	$(PY) benchmarks/bench_node.py
+	$(PY) benchmarks/bench_train.py
 
 clean:
 	rm -rf build install log *.egg-info demo_output

@@ -13,7 +13,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-from sorghum_depth.params import SPECS
+from sorghum_depth.params import markdown_table, SPECS
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -58,3 +58,7 @@ def test_launch_description_builds():
     description = module.generate_launch_description()
     names = {a.name for a in description.get_launch_arguments()}
     assert names == EXPECTED_ARGS
+
+
+def test_readme_parameter_table_is_the_generated_one():
+    assert markdown_table() in (REPO_ROOT / 'README.md').read_text()

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 from sorghum_depth.inference import load_model
-from sorghum_depth_training import export, train
+from sorghum_depth_training import evaluate, export, train
 from sorghum_depth_training.checkpoint import load_checkpoint
 from sorghum_depth_training.config import load_config, TrainConfig
 from sorghum_depth_training.dataset_dir import load_dataset
@@ -65,6 +65,12 @@ def test_train_resume_export_predict(synth, tmp_path):
     disp_px, depth_m = model.predict_depth(odd_size)
     assert disp_px.shape == depth_m.shape == (100, 300)
     assert np.isfinite(disp_px).all() and (disp_px > 0).all() and (disp_px < 0.3 * 300).all()
+    report_dir = tmp_path / 'eval'
+    assert evaluate.main([str(synth), '--model', str(model_path), '--out', str(report_dir),
+                          '--no-panels']) == 0
+    report = json.loads((report_dir / 'metrics.json').read_text())
+    assert {'model', 'sgbm'} <= set(report['methods'])
+    assert report['methods']['model']['mean']['median']['n_pairs'] == 10
 
 
 def test_resumed_run_matches_an_uninterrupted_one(synth, tmp_path):
