@@ -46,11 +46,13 @@ def decode_image(msg) -> np.ndarray:
         raise ImageDecodeError(f'image has zero size ({w}x{h})')
     if step < row_bytes:
         raise ImageDecodeError(f'step {step} is smaller than width x pixel size ({row_bytes})')
-    data = memoryview(bytes(msg.data)) if not isinstance(msg.data, bytes) else msg.data
-    if len(data) < step * h:
-        raise ImageDecodeError(f'data has {len(data)} bytes, step x height needs {step * h}')
-    rows = np.frombuffer(data, np.uint8, count=step * h).reshape(h, step)[:, :row_bytes]
-    image = np.ascontiguousarray(rows).view(dtype).reshape((h, w, channels))
+    data = np.frombuffer(msg.data, np.uint8)    # no copy: bytes, array('B') or ndarray
+    if data.size < step * h:
+        raise ImageDecodeError(f'data has {data.size} bytes, step x height needs {step * h}')
+    rows = data[:step * h].reshape(h, step)
+    if step != row_bytes:
+        rows = np.ascontiguousarray(rows[:, :row_bytes])    # drop the row padding
+    image = rows.view(dtype).reshape((h, w, channels))
     if bool(msg.is_bigendian) != (sys.byteorder == 'big') and dtype.itemsize > 1:
         image = image.byteswap()
     return image[:, :, 0] if channels == 1 else image
