@@ -77,9 +77,7 @@ def resolve(args: argparse.Namespace):
     return load_config(args.config, overrides), resume
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; exit 2 on bad input, 3 when training fails."""
-    args = _parser().parse_args(argv)
+def _run(args: argparse.Namespace) -> int:
     try:
         cfg, resume = resolve(args)
         rank, world, device = setup_distributed()
@@ -91,14 +89,24 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingError as err:
         print(f'training stopped: {err}', file=sys.stderr)
         return 3
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
     if rank == 0:
         print(f'done: step {trainer.step}, epoch {trainer.epoch}, generator loss '
               f"{losses.get('generator', float('nan')):.4f}; checkpoint "
               f"{args.out / 'checkpoints' / 'last.pt'}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; exit 2 on bad input, 3 when training fails."""
+    code = _run(_parser().parse_args(argv))
+    if dist.is_initialized():
+        dist.destroy_process_group()
+        # Under load, gloo's background threads can still be joinable at interpreter
+        # teardown and abort the process (SIGABRT) after all work is saved: leave now.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == '__main__':
