@@ -23,7 +23,6 @@ import json
 import os
 from pathlib import Path
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -37,11 +36,11 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from sorghum_depth.inference import load_model
+from sorghum_depth.node_process import start_depth_node
 from sorghum_depth_training.sgbm import sgbm_disparity
 from stereo_msgs.msg import DisparityImage
 from timing import time_calls
 import torch
-import yaml
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -68,15 +67,8 @@ def stereo_frame(width: int, height: int) -> tuple[np.ndarray, np.ndarray, str]:
 
 def start_node(model: Path, work: Path, domain: int, threads: int) -> subprocess.Popen:
     """Start depth_node on a private domain with the benchmark's model and threads."""
-    params = work / 'params.yaml'
-    params.write_text(yaml.safe_dump({'/**': {'ros__parameters': {
-        'model_path': str(model), 'device': 'cpu', 'cpu_threads': threads,
-        'max_depth_m': 1000.0, 'min_depth_m': 0.05}}}))
-    env = {**os.environ, 'ROS_DOMAIN_ID': str(domain),
-           'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST'}
-    return subprocess.Popen([str(Path(sys.executable).with_name('depth_node')), '--ros-args',
-                             '--params-file', str(params)], env=env,
-                            stdout=open(work / 'node.log', 'w'), stderr=subprocess.STDOUT)
+    return start_depth_node({'model_path': str(model), 'device': 'cpu', 'cpu_threads': threads,
+                             'max_depth_m': 1000.0, 'min_depth_m': 0.05}, work, domain)
 
 
 class Driver:

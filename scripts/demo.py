@@ -28,11 +28,11 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sorghum_depth.bag_replay import BagPlayer
+from sorghum_depth.node_process import start_depth_node
 from sorghum_depth_training.dataset_dir import load_dataset
 from sorghum_depth_training.metrics import evaluate_disparity, mean_metrics
 from sorghum_depth_training.synthetic import write_synthetic
 from stereo_msgs.msg import DisparityImage
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = REPO / 'models' / 'sorghum_synth_small.ts'
@@ -40,18 +40,10 @@ LEFT, INFO = '/stereo/left/image_rect', '/stereo/left/camera_info'
 
 
 def start_node(model: Path, work: Path, domain: int) -> subprocess.Popen:
-    """Start depth_node (console script) on a private DDS domain; log to work/node.log."""
-    params = work / 'params.yaml'
-    params.write_text(yaml.safe_dump({'/**': {'ros__parameters': {
-        'model_path': str(model), 'device': 'auto', 'min_depth_m': 0.2,
-        'max_depth_m': 60.0}}}))
-    exe = Path(sys.executable).with_name('depth_node')
-    env = {**os.environ, 'ROS_DOMAIN_ID': str(domain),
-           'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST'}
-    return subprocess.Popen([str(exe), '--ros-args', '--params-file', str(params),
-                             '-r', f'image:={LEFT}', '-r', f'camera_info:={INFO}'],
-                            env=env, stdout=open(work / 'node.log', 'w'),
-                            stderr=subprocess.STDOUT)
+    """Start depth_node on a private DDS domain, fed by the bag's topics."""
+    return start_depth_node({'model_path': str(model), 'device': 'auto', 'min_depth_m': 0.2,
+                             'max_depth_m': 60.0}, work, domain,
+                            {'image': LEFT, 'camera_info': INFO})
 
 
 class Recorder:

@@ -2,11 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Test helpers: start depth_node as a real process and talk to it over DDS with rclpy."""
 
-import os
 from pathlib import Path
-import shutil
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -15,28 +12,13 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
+from sorghum_depth.node_process import start_depth_node
 from stereo_msgs.msg import DisparityImage
-import yaml
-
-
-def private_ros_env(domain_id: int) -> dict:
-    """Environment for a node process on its own DDS domain, discovery on localhost only."""
-    return {**os.environ, 'ROS_DOMAIN_ID': str(domain_id),
-            'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST', 'PYTHONUNBUFFERED': '1'}
-
-
-def node_executable() -> str:
-    """Return the path of the installed ``depth_node`` console script."""
-    return shutil.which('depth_node') or str(Path(sys.executable).with_name('depth_node'))
 
 
 def start_node(params: dict, workdir: Path, domain_id: int) -> subprocess.Popen:
-    """Write a params YAML and start ``depth_node`` with it; stdout+stderr go to a log."""
-    params_file = workdir / 'params.yaml'
-    params_file.write_text(yaml.safe_dump({'/**': {'ros__parameters': params}}))
-    log = open(workdir / 'node.log', 'w')
-    return subprocess.Popen([node_executable(), '--ros-args', '--params-file', str(params_file)],
-                            env=private_ros_env(domain_id), stdout=log, stderr=subprocess.STDOUT)
+    """Start ``depth_node`` with ``params`` on ``domain_id`` (log in ``workdir/node.log``)."""
+    return start_depth_node(params, workdir, domain_id)
 
 
 def image_msg(array: np.ndarray, encoding: str, stamp_ns: int, frame_id: str = 'cam') -> Image:

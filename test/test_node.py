@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
-from ros_harness import image_msg, node_executable, private_ros_env, Probe, start_node
+from ros_harness import image_msg, Probe, start_node
 from sensor_msgs.msg import CameraInfo, Image
+from sorghum_depth.node_process import node_executable, private_ros_env
 from std_msgs.msg import Float32
 from tiny_model import make_tiny_model
 
