@@ -61,6 +61,13 @@ class DepthModel:
         disp = self.module(self._to_tensor(rgb), flag)
         return disp[0, 0].float().cpu().numpy()
 
+    def geometry(self, width_px: int, fx_px: float = 0.0, baseline_m: float = 0.0
+                 ) -> tuple[float, float]:
+        """Return (fx px, baseline m): positive given values win, else the training rig's."""
+        meta = self.metadata
+        fx = fx_px if fx_px > 0 else meta['fx_over_width'] * width_px
+        return float(fx), float(baseline_m if baseline_m > 0 else meta['baseline_m'])
+
     def predict_depth(self, rgb: np.ndarray, fx_px: float | None = None,
                       baseline_m: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """
@@ -70,8 +77,7 @@ class DepthModel:
         ``baseline_m`` to the training rig's baseline (both from the metadata).
         """
         disp_px = self.predict_disparity(rgb)
-        fx_px = fx_px or self.metadata['fx_over_width'] * rgb.shape[1]
-        baseline_m = baseline_m or self.metadata['baseline_m']
+        fx_px, baseline_m = self.geometry(rgb.shape[1], fx_px or 0.0, baseline_m or 0.0)
         return disp_px, depth_from_disparity(disp_px, fx_px, baseline_m)
 
 

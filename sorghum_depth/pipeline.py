@@ -57,13 +57,6 @@ class DepthPipeline:
         self.model = model
         self.post_process = post_process
 
-    def geometry(self, width_px: int, fx_px: float = 0.0, baseline_m: float = 0.0
-                 ) -> tuple[float, float]:
-        """Return (fx px, baseline m): given values win, else the training rig's."""
-        meta = self.model.metadata
-        fx = fx_px if fx_px > 0 else meta['fx_over_width'] * width_px
-        return float(fx), float(baseline_m if baseline_m > 0 else meta['baseline_m'])
-
     def run(self, rgb: np.ndarray, fx_px: float = 0.0, baseline_m: float = 0.0,
             min_depth_m: float = 0.3, max_depth_m: float = 40.0) -> DepthResult:
         """
@@ -77,7 +70,7 @@ class DepthPipeline:
         :returns: the frame's DepthResult.
         """
         width = rgb.shape[1]
-        fx, base = self.geometry(width, fx_px, baseline_m)
+        fx, base = self.model.geometry(width, fx_px, baseline_m)
         start = time.perf_counter()
         try:
             disp = self.model.predict_disparity(rgb, self.post_process)
