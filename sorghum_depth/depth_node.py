@@ -38,8 +38,16 @@ SENSOR_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
                         reliability=ReliabilityPolicy.BEST_EFFORT)
 OUTPUT_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
                         reliability=ReliabilityPolicy.RELIABLE)
-RCLPY_TYPES = MsgTypes(Image, DisparityImage, CameraInfo, RegionOfInterest,
-                       lambda data: array('B', data))
+
+
+def _byte_array(payload) -> array:
+    """Copy a uint8 payload into the array('B') rclpy stores uint8[] fields as (one copy)."""
+    out = array('B')
+    out.frombytes(payload)
+    return out
+
+
+RCLPY_TYPES = MsgTypes(Image, DisparityImage, CameraInfo, RegionOfInterest, _byte_array)
 
 
 def _descriptor(spec) -> ParameterDescriptor:

@@ -68,13 +68,18 @@ def image_to_rgb8(msg) -> np.ndarray:
     return np.ascontiguousarray(rgb, dtype=np.uint8)
 
 
-def encode_depth(depth_m: np.ndarray, encoding: str = '32FC1') -> tuple[bytes, int]:
+def _payload(packed: np.ndarray) -> tuple[np.ndarray, int]:
+    """Return a contiguous (H, W) array as (its bytes as a flat uint8 view, row step)."""
+    return packed.reshape(-1).view(np.uint8), packed.shape[1] * packed.itemsize
+
+
+def encode_depth(depth_m: np.ndarray, encoding: str = '32FC1') -> tuple[np.ndarray, int]:
     """
     Depth payload per REP 118.
 
     :param depth_m: (H, W) float depth in metres, NaN where invalid.
     :param encoding: ``32FC1`` (metres, NaN invalid) or ``16UC1`` (millimetres, 0 invalid).
-    :returns: (data bytes, step in bytes), little endian.
+    :returns: (payload as a flat uint8 array, step in bytes), little endian.
     """
     if encoding == '32FC1':
         out = np.ascontiguousarray(depth_m, dtype='<f4')
@@ -83,10 +88,9 @@ def encode_depth(depth_m: np.ndarray, encoding: str = '32FC1') -> tuple[bytes, i
         out = np.where((mm > 0) & (mm <= 65535), np.rint(mm), 0).astype('<u2')
     else:
         raise ValueError(f'depth encoding must be one of {DEPTH_ENCODINGS}, got {encoding!r}')
-    return out.tobytes(), out.shape[1] * out.itemsize
+    return _payload(out)
 
 
-def encode_float_image(values: np.ndarray) -> tuple[bytes, int]:
-    """Return the ``32FC1`` payload of an (H, W) float image: (data bytes, step)."""
-    out = np.ascontiguousarray(values, dtype='<f4')
-    return out.tobytes(), out.shape[1] * 4
+def encode_float_image(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """Return the ``32FC1`` payload of an (H, W) float image: (flat uint8 array, step)."""
+    return _payload(np.ascontiguousarray(values, dtype='<f4'))

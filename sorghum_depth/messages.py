@@ -26,11 +26,11 @@ class MsgTypes:
     DisparityImage: Any
     CameraInfo: Any
     RegionOfInterest: Any
-    bytes_field: Callable[[bytes], Any]
+    bytes_field: Callable[[np.ndarray], Any]
 
 
 def _image(types: MsgTypes, header, shape: tuple[int, int], encoding: str,
-           payload: tuple[bytes, int]):
+           payload: tuple[np.ndarray, int]):
     data, step = payload
     return types.Image(header=header, height=shape[0], width=shape[1], encoding=encoding,
                        is_bigendian=0, step=step, data=types.bytes_field(data))
