@@ -61,7 +61,7 @@ class Recorder:
 
 
 def replay_and_record(bag: Path, domain: int, rate: float, timeout_s: float = 120.0):
-    """Replay ``bag`` to the node; return (recorder, publish wall time per stamp, seconds)."""
+    """Replay ``bag`` to the node; return (recorder, publish wall time per stamp)."""
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=domain)
     node = Node('demo_recorder', context=context)
@@ -88,12 +88,11 @@ def replay_and_record(bag: Path, domain: int, rate: float, timeout_s: float = 12
         quiet_since = time.monotonic() if len(recorder.received) > count else quiet_since
         if time.monotonic() - quiet_since > 5.0:
             break
-    seconds = time.monotonic() - start
     player.close()
     executor.shutdown()
     node.destroy_node()
     rclpy.shutdown(context=context)
-    return recorder, sent, seconds
+    return recorder, sent
 
 
 def _disparity_array(msg: DisparityImage) -> np.ndarray:
@@ -173,7 +172,7 @@ def main() -> int:
     node = start_node(args.model, work, domain)
     try:
         print('3/4 replaying the bag to the node over DDS and recording its output')
-        recorder, sent, seconds = replay_and_record(work / 'bag', domain, args.rate)
+        recorder, sent = replay_and_record(work / 'bag', domain, args.rate)
     finally:
         node.terminate()
         node.wait(timeout=30)
