@@ -67,6 +67,7 @@ class Trainer:
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), o.lr_d,
                                       tuple(o.betas_d))
         self.step = self.epoch = self.batch_in_epoch = 0
+        self.git_revision = git_revision()    # the code this run loaded, not later commits
         if resume is not None:
             self._resume(Path(resume))
         self.models = self._step_models()
@@ -127,7 +128,7 @@ class Trainer:
             'model': {'generator': self.cfg.generator.to_dict(),
                       'discriminator': self.cfg.discriminator.to_dict()},
             'train_config': self.cfg.to_dict(), 'config_hash': self.cfg.config_hash(),
-            'git_revision': git_revision(), 'torch_version': str(torch.__version__),
+            'git_revision': self.git_revision, 'torch_version': str(torch.__version__),
             'calibration': rig_calibration(self.datasets),
             'step': self.step, 'epoch': self.epoch, 'batch_in_epoch': self.batch_in_epoch,
             'generator': self.generator.state_dict(),
