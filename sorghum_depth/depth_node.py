@@ -106,6 +106,8 @@ class DepthNode(Node):
         """Log ``text`` as a warning at most once per ``period_s`` for each distinct text."""
         now = time.monotonic()
         if now - self._warned.get(text, -period_s) >= period_s:
+            # forget texts not seen for a period: distinct texts must not pile up
+            self._warned = {t: w for t, w in self._warned.items() if now - w < period_s}
             self._warned[text] = now
             self.get_logger().warning(text)
 
