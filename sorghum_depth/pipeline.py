@@ -81,8 +81,10 @@ class DepthPipeline:
         forward_s = time.perf_counter() - start
         ceiling = self.model.metadata['max_disp_frac'] * width
         lo, hi = fx * base / max_depth_m, min(fx * base / min_depth_m, ceiling)
-        valid = np.isfinite(disp) & (disp >= lo) & (disp <= hi)
-        depth = depth_from_disparity(np.where(valid, disp, 0.0), fx, base)
-        disp = np.where(valid, disp, INVALID_DISPARITY).astype(np.float32)
+        # in place, few passes: this runs on every frame at camera resolution
+        disp = np.require(disp, np.float32, ['C', 'W'])
+        invalid = ~((disp >= lo) & (disp <= hi))        # NaN fails both: invalid too
+        np.copyto(disp, np.float32(INVALID_DISPARITY), where=invalid)
+        depth = depth_from_disparity(disp, fx, base, min_disp_px=0.0)    # valid: d >= lo > 0
         delta_d = width / self.model.metadata['input_width'] / 16.0
         return DepthResult(disp, depth, fx, base, lo, hi, delta_d, forward_s)

@@ -1,0 +1,25 @@
+# Copyright 2026 The sorghum_depth Authors
+# SPDX-License-Identifier: Apache-2.0
+"""DepthPipeline: the validity rule and depth = f t / d, against the model's own output."""
+
+import numpy as np
+from sorghum_depth.inference import load_model
+from sorghum_depth.pipeline import DepthPipeline, INVALID_DISPARITY
+from tiny_model import make_tiny_model
+
+
+def test_valid_range_marks_disparity_and_depth_consistently(tmp_path):
+    model = load_model(make_tiny_model(tmp_path / 'tiny.ts', seed=3), device='cpu')
+    rgb = np.random.default_rng(0).integers(0, 255, (90, 200, 3), dtype=np.uint8)
+    raw = model.predict_disparity(rgb)
+    fx, base = model.geometry(200)
+    lo, hi = np.quantile(raw, [0.3, 0.7])            # about 60 % of pixels fall outside
+    result = DepthPipeline(model).run(rgb, min_depth_m=fx * base / hi,
+                                      max_depth_m=fx * base / lo)
+    inside = (raw >= result.min_disp_px) & (raw <= result.max_disp_px)
+    assert 0.3 < inside.mean() < 0.5 and result.min_disp_px > 0
+    assert result.disp_px.dtype == np.float32 and result.depth_m.dtype == np.float32
+    np.testing.assert_array_equal(result.disp_px[inside], raw[inside])
+    assert (result.disp_px[~inside] == INVALID_DISPARITY).all()
+    assert np.isnan(result.depth_m[~inside]).all()
+    np.testing.assert_allclose(result.depth_m[inside], fx * base / raw[inside], rtol=1e-6)
