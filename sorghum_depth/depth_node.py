@@ -8,7 +8,6 @@ Thin glue: messages are converted with ``image_codec``, the model runs in
 ``messages``. Topics and parameters are listed in the README.
 """
 
-from array import array
 import threading
 import time
 import traceback
@@ -21,14 +20,13 @@ from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValu
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from rclpy.time import Time
-from sensor_msgs.msg import CameraInfo, Image, RegionOfInterest
+from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Float32
 from stereo_msgs.msg import DisparityImage
 
 from .image_codec import image_to_rgb8, ImageDecodeError
 from .inference import load_model, ModelLoadError
-from .messages import build_outputs, MsgTypes
+from .messages import build_outputs, CAMERA_INFO, decode, encode, IMAGE, MessageDecodeError
 from .params import NodeParams, PARAMETERS, validate
 from .pipeline import DepthPipeline, InferenceError
 from .runtime import LatestFrame, RateStats
@@ -38,16 +36,6 @@ SENSOR_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
                         reliability=ReliabilityPolicy.BEST_EFFORT)
 OUTPUT_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
                         reliability=ReliabilityPolicy.RELIABLE)
-
-
-def _byte_array(payload) -> array:
-    """Copy a uint8 payload into the array('B') rclpy stores uint8[] fields as (one copy)."""
-    out = array('B')
-    out.frombytes(payload)
-    return out
-
-
-RCLPY_TYPES = MsgTypes(Image, DisparityImage, CameraInfo, RegionOfInterest, _byte_array)
 
 
 def _descriptor(spec) -> ParameterDescriptor:
@@ -80,8 +68,8 @@ class DepthNode(Node):
                                f"(trained at {model.metadata['input_width']}x"
                                f"{model.metadata['input_height']}, fp16={model.fp16})")
         self.stats, self.mailbox = RateStats(), LatestFrame()
-        self.camera_info: CameraInfo | None = None
-        self.right_frames: dict[tuple[int, int], Image] = {}
+        self.camera_info = None                 # rosbags CameraInfo, newest
+        self.right_frames = {}                  # (sec, nanosec) -> rosbags Image
         self._warned: dict[str, float] = {}
         self._create_topics()
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -94,12 +82,14 @@ class DepthNode(Node):
         self.pub_depth = self.create_publisher(Image, 'depth', OUTPUT_QOS)
         self.pub_info = self.create_publisher(CameraInfo, 'depth/camera_info', OUTPUT_QOS)
         self.pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.create_subscription(Image, 'image', self._on_image, SENSOR_QOS)
-        self.create_subscription(CameraInfo, 'camera_info', self._on_info, SENSOR_QOS)
+        # raw: CDR bytes in, converted by .messages off the executor thread (see there)
+        self.create_subscription(Image, 'image', self._on_image, SENSOR_QOS, raw=True)
+        self.create_subscription(CameraInfo, 'camera_info', self._on_info, SENSOR_QOS, raw=True)
         self.pub_photo = None
         if self.params.right_check:
             self.pub_photo = self.create_publisher(Float32, 'photometric_error', OUTPUT_QOS)
-            self.create_subscription(Image, 'right/image', self._on_right, SENSOR_QOS)
+            self.create_subscription(Image, 'right/image', self._on_right, SENSOR_QOS,
+                                     raw=True)
         self.create_timer(self.params.diagnostics_period_s, self._publish_diagnostics)
 
     def _warn(self, text: str, period_s: float = 5.0) -> None:
@@ -111,14 +101,22 @@ class DepthNode(Node):
             self._warned[text] = now
             self.get_logger().warning(text)
 
-    def _on_image(self, msg: Image) -> None:
+    def _on_image(self, raw: bytes) -> None:
         self.stats.received += 1
-        self.mailbox.put(msg)
+        self.mailbox.put(raw)
 
-    def _on_info(self, msg: CameraInfo) -> None:
-        self.camera_info = msg
+    def _on_info(self, raw: bytes) -> None:
+        try:
+            self.camera_info = decode(raw, CAMERA_INFO)
+        except MessageDecodeError as err:
+            self._warn(f'bad camera_info: {err}')
 
-    def _on_right(self, msg: Image) -> None:
+    def _on_right(self, raw: bytes) -> None:
+        try:
+            msg = decode(raw, IMAGE)
+        except MessageDecodeError as err:
+            self._warn(f'bad right image: {err}')
+            return
         stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)
         self.right_frames[stamp] = msg
         while len(self.right_frames) > 10:
@@ -147,7 +145,7 @@ class DepthNode(Node):
                 self.get_logger().error('frame failed:\n' + traceback.format_exc(),
                                         throttle_duration_sec=5.0)
 
-    def _focal_px(self, msg: Image) -> float:
+    def _focal_px(self, msg) -> float:
         info, p = self.camera_info, self.params
         if p.fx_px > 0 or info is None:
             return p.fx_px
@@ -157,13 +155,14 @@ class DepthNode(Node):
             return 0.0
         return float(info.k[0])
 
-    def _process(self, msg: Image) -> None:
+    def _process(self, raw: bytes) -> None:
         p = self.params
         try:
+            msg = decode(raw, IMAGE)
             rgb = image_to_rgb8(msg)
             result = self.pipeline.run(rgb, self._focal_px(msg), p.baseline_m,
                                        p.min_depth_m, p.max_depth_m)
-        except ImageDecodeError as err:
+        except (MessageDecodeError, ImageDecodeError) as err:
             self.stats.bad_input += 1
             self._warn(f'bad image on {self.resolve_topic_name("image")}: {err}')
             return
@@ -172,18 +171,16 @@ class DepthNode(Node):
             self.get_logger().error(str(err), throttle_duration_sec=5.0)
             return
         info = self.camera_info if p.fx_px <= 0 else None
-        disparity, depth, depth_info = build_outputs(RCLPY_TYPES, msg.header, result,
-                                                     p.depth_encoding, info)
-        self.pub_disparity.publish(disparity)
-        self.pub_depth.publish(depth)
-        self.pub_info.publish(depth_info)
-        now = self.get_clock().now()
-        self.stats.output((now - Time.from_msg(msg.header.stamp)).nanoseconds * 1e-9,
+        outputs = build_outputs(msg.header, result, p.depth_encoding, info)
+        for pub, out in zip((self.pub_disparity, self.pub_depth, self.pub_info), outputs):
+            pub.publish(encode(out))
+        stamp_ns = msg.header.stamp.sec * 10 ** 9 + msg.header.stamp.nanosec
+        self.stats.output((self.get_clock().now().nanoseconds - stamp_ns) * 1e-9,
                           result.forward_s)
         if self.pub_photo is not None:
             self._self_check(msg, rgb, result.disp_px)
 
-    def _self_check(self, msg: Image, rgb, disp_px) -> None:
+    def _self_check(self, msg, rgb, disp_px) -> None:
         right = self.right_frames.get((msg.header.stamp.sec, msg.header.stamp.nanosec))
         if right is None:
             return

@@ -39,6 +39,9 @@ def running(tmp_path_factory):
     probe.info = CameraInfo(width=WIDTH, height=HEIGHT)
     probe.info.k[0], probe.info.k[4] = FX_PX, FX_PX
     ready = probe.spin_until(lambda: probe.pub_image.get_subscription_count() > 0, 60.0)
+    # a camera streams: the node uses the newest camera_info, which can reach it just
+    # after the very first image; later frames always find one
+    ready = ready and probe.send_until_answered(image_msg(_frame(9), 'rgb8', stamp_ns=999))
     yield proc, probe, work, ready
     probe.close()
     proc.terminate()
@@ -136,14 +139,16 @@ def _bad_messages():
     zero.data = b''
     unknown = image_msg(_frame(3), 'rgb8', stamp_ns=1)
     unknown.encoding = 'weird42'
+    not_cdr = b'\x00\x01\x00\x00' + b'\xff' * 8          # published raw: 12 garbage bytes
     return {'wrong step': wrong_step, 'truncated': truncated, 'zero size': zero,
-            'unknown encoding': unknown}
+            'unknown encoding': unknown, 'not CDR': not_cdr}
 
 
 def test_bad_input_is_logged_and_the_next_frame_is_processed(running):
     proc, probe, work, ready = running
     expected = {'wrong step': 'step 10 is smaller', 'truncated': 'data has 100 bytes',
-                'zero size': 'zero size', 'unknown encoding': "'weird42'"}
+                'zero size': 'zero size', 'unknown encoding': "'weird42'",
+                'not CDR': 'not a valid sensor_msgs/msg/Image message (12 bytes)'}
     for name, msg in _bad_messages().items():
         logged = False
         for _ in range(20):     # best effort: re-send until the node has seen it

@@ -39,10 +39,9 @@ from rosbags.convert.converter import create_connections_converters, is_same_wir
 from rosbags.image import compressed_image_to_cvimage
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.rosbag2.errors import WriterError
-from rosbags.typesys import get_typestore, Stores
 from sorghum_depth.image_codec import DEPTH_ENCODINGS, image_to_rgb8
 from sorghum_depth.inference import load_model, ModelLoadError
-from sorghum_depth.messages import build_outputs, MsgTypes
+from sorghum_depth.messages import build_outputs, TYPESTORE
 from sorghum_depth.pipeline import DepthPipeline
 import torch
 from tqdm import tqdm
@@ -84,11 +83,6 @@ class Summary:
     skipped: Counter = field(default_factory=Counter)
     forward_s: float = 0.0
     wall_s: float = 0.0
-
-
-def output_typestore():
-    """Return the typestore the new messages are built with (Kilted, else the newest)."""
-    return get_typestore(getattr(Stores, 'ROS2_KILTED', Stores.LATEST))
 
 
 def choose_image_topic(reader, bag: Path, topic: str | None) -> str:
@@ -203,11 +197,7 @@ class BagInference:
         """Choose the topic, read its camera_info and add every connection to ``writer``."""
         self.reader, self.bag, self.writer = reader, bag, writer
         self.pipeline, self.opts = pipeline, opts
-        self.ts = output_typestore()
-        self.types = MsgTypes(*(self.ts.types[f'{p}/msg/{n}'] for p, n in (
-            ('sensor_msgs', 'Image'), ('stereo_msgs', 'DisparityImage'),
-            ('sensor_msgs', 'CameraInfo'), ('sensor_msgs', 'RegionOfInterest'))),
-            bytes_field=lambda b: np.frombuffer(b, np.uint8))
+        self.ts = TYPESTORE               # the node's message definitions (ROS 2 Kilted)
         topic = choose_image_topic(reader, bag, opts.topic)
         prefix = ('/' + (opts.prefix or default_prefix(topic)).strip('/')).rstrip('/')
         self.summary = Summary(topic=topic, prefix=prefix)
@@ -220,7 +210,7 @@ class BagInference:
         print(f'image topic {topic} (camera_info: {self.infos.sibling or "by frame_id"}) '
               f'-> {prefix}/{{disparity,depth,depth/camera_info}}', flush=True)
         # ROS 2: raw copy with the bag's definitions; ROS 1: converted to ROS 2 types
-        self.copy_ts = None if reader.is2 else output_typestore()
+        self.copy_ts = None if reader.is2 else TYPESTORE
         self.connmap, self.convmap = create_connections_converters(
             reader.connections, self.copy_ts, reader, writer)
         self.out_conns = [self._output_connection(n, t) for n, (_, t) in zip(names, OUTPUTS)]
@@ -257,7 +247,7 @@ class BagInference:
         if not s.fx_source:
             s.fx_source = (f'{info_topic} K[0]' if fx > 0 else 'the model metadata') + \
                 f' ({result.fx_px:.3f} px)'
-        outs = build_outputs(self.types, msg.header, result, o.depth_encoding,
+        outs = build_outputs(msg.header, result, o.depth_encoding,
                              ros2_camera_info(self.ts, out_info))
         for out_conn, out_msg in zip(self.out_conns, outs):
             self.writer.write(out_conn, t_ns, self.ts.serialize_cdr(out_msg, out_conn.msgtype))
