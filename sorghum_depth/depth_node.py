@@ -173,7 +173,8 @@ class DepthNode(Node):
         info = self.camera_info if p.fx_px <= 0 else None
         outputs = build_outputs(msg.header, result, p.depth_encoding, info)
         for pub, out in zip((self.pub_disparity, self.pub_depth, self.pub_info), outputs):
-            pub.publish(encode(out))
+            if pub.get_subscription_count() > 0:    # lazy: serialising 1 MB costs 0.3 ms
+                pub.publish(encode(out))
         stamp_ns = msg.header.stamp.sec * 10 ** 9 + msg.header.stamp.nanosec
         self.stats.output((self.get_clock().now().nanoseconds - stamp_ns) * 1e-9,
                           result.forward_s)
