@@ -52,6 +52,8 @@ DATA = Path(os.environ.get('SORGHUM_DEPTH_DATA', REPO.parent / 'shared' / 'data'
 SIZES = ((640, 480), (1241, 376))
 SHM_PROFILE = REPO / 'config' / 'fastdds_large_images.xml'
 STAMP = struct.Struct('<iI')     # header.stamp, right after the 4-byte CDR encapsulation
+OUTPUT_TYPES = {'disparity': DisparityImage, 'depth': Image}
+OUTPUT_SETS = {'all': ('disparity', 'depth'), 'depth': ('depth',), 'disparity': ('disparity',)}
 
 
 def stereo_frame(width: int, height: int) -> tuple[np.ndarray, np.ndarray, str]:
@@ -79,8 +81,8 @@ def start_node(model: Path, work: Path, domain: int, threads: int) -> subprocess
 class Driver:
     """Publishes frames at a fixed rate and records the node's disparity arrivals."""
 
-    def __init__(self, domain: int, rgb: np.ndarray):
-        """Join ``domain``; prepare an rgb8 Image message of ``rgb``."""
+    def __init__(self, domain: int, rgb: np.ndarray, topics: tuple[str, ...]):
+        """Join ``domain``; prepare an rgb8 Image of ``rgb``; subscribe to ``topics``."""
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=domain)
         self.node = Node('bench_driver', context=self.context)
@@ -88,10 +90,11 @@ class Driver:
         self.executor.add_node(self.node)
         self.pub = self.node.create_publisher(Image, 'image', 10)
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        self.arrivals: dict[str, dict[int, float]] = {'disparity': {}, 'depth': {}}
-        for topic, msg_type in (('disparity', DisparityImage), ('depth', Image)):
-            self.node.create_subscription(msg_type, topic, partial(self._arrived, topic),
-                                          reliable, raw=True)
+        self.topics = topics
+        self.arrivals: dict[str, dict[int, float]] = {t: {} for t in topics}
+        for topic in topics:
+            self.node.create_subscription(OUTPUT_TYPES[topic], topic,
+                                          partial(self._arrived, topic), reliable, raw=True)
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._diagnostics, 10)
         msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding='rgb8',
                     is_bigendian=0, step=rgb.shape[1] * 3)
@@ -109,8 +112,9 @@ class Driver:
             if status.name.endswith(': depth'):
                 self.diagnostics = {kv.key: kv.value for kv in status.values}
 
-    def latency_s(self, topics=('disparity', 'depth')) -> np.ndarray:
-        """Per frame, input stamp to the arrival of the last of ``topics``, in order sent."""
+    def latency_s(self, topics=None) -> np.ndarray:
+        """Per frame, input stamp to the arrival of the last of ``topics`` (default all)."""
+        topics = topics or self.topics
         stamps = sorted(set.intersection(*(set(self.arrivals[t]) for t in topics)))
         return np.array([max(self.arrivals[t][s] for t in topics) - s * 1e-9 for s in stamps])
 
@@ -148,12 +152,12 @@ class Driver:
         rclpy.shutdown(context=self.context)
 
 
-def through_node(model: Path, rgb: np.ndarray, args, threads: int) -> dict:
+def through_node(model: Path, rgb: np.ndarray, args, threads: int, outputs: str) -> dict:
     """Drive the node at ``args.hz`` for ``args.seconds``; latency, rate, CPU, RSS."""
     work = Path(tempfile.mkdtemp(prefix='sorghum_bench_node_'))
     domain = 150 + os.getpid() % 80
     proc = start_node(model, work, domain, threads)
-    driver, samples = Driver(domain, rgb), []
+    driver, samples = Driver(domain, rgb, OUTPUT_SETS[outputs]), []
     try:
         if not driver.wait_for_node():
             raise RuntimeError(f'depth_node did not come up; log: {work / "node.log"}')
@@ -165,28 +169,37 @@ def through_node(model: Path, rgb: np.ndarray, args, threads: int) -> dict:
         driver.close()
         proc.terminate()
         proc.wait(timeout=30)
-    both, disp_only = driver.latency_s()[5:], driver.latency_s(('disparity',))[5:]
-    rss = [s[1] for s in samples[5:]]               # the first frames include warm-up
-    received = len(driver.arrivals['depth'])
-    return {'threads': threads, 'sent': driver.sent, 'received': received,
-            'dropped': driver.sent - received, 'output_hz': received / args.seconds,
-            'latency_p50_ms': 1e3 * float(np.median(both)),
-            'latency_p95_ms': 1e3 * float(np.percentile(both, 95)),
-            'disparity_latency_p50_ms': 1e3 * float(np.median(disp_only)),
+    latency = driver.latency_s()
+    rss = [s[1] for s in samples[5:]]
+    received = len(latency)
+    latency = latency[5:]                           # the first frames include warm-up
+    return {'threads': threads, 'outputs': list(driver.topics), 'sent': driver.sent,
+            'received': received, 'dropped': driver.sent - received,
+            'output_hz': received / args.seconds,
+            'latency_p50_ms': 1e3 * float(np.median(latency)),
+            'latency_p95_ms': 1e3 * float(np.percentile(latency, 95)),
+            'latency_p50_ms_per_topic': {t: 1e3 * float(np.median(driver.latency_s((t,))))
+                                         for t in driver.topics},
             'node_diagnostics': driver.diagnostics,
             'cpu_percent_mean': float(np.mean([s[0] for s in samples[5:]])),
             'rss_mb_first': float(np.mean(rss[:5])), 'rss_mb_last': float(np.mean(rss[-5:])),
             'rss_series_mb': [round(r, 1) for r in rss]}
 
 
-def evaluate_size(model_path: Path, size: tuple[int, int], args, threads: int) -> dict:
-    """All figures for one input size and thread setting, with the target checks."""
+def evaluate_size(model_path: Path, size: tuple[int, int], args, threads: int,
+                  outputs: str) -> dict:
+    """All figures for one input size, thread setting and output set, with the targets."""
     left, right, source = stereo_frame(*size)
     torch.set_num_threads(threads or os.cpu_count())
     model = load_model(model_path, device='cpu')
-    forward = time_calls(lambda: model.predict_disparity(left))
+    # timed before and after the node run: this VM's speed drifts by up to ~20 % over
+    # minutes, so the reference is the mean of both medians and both are kept
+    before = time_calls(lambda: model.predict_disparity(left), repeats=40)
     sgbm = time_calls(lambda: sgbm_disparity(left, right), repeats=5, warmup=1)
-    node = through_node(model_path, left, args, threads)
+    node = through_node(model_path, left, args, threads, outputs)
+    after = time_calls(lambda: model.predict_disparity(left), repeats=40)
+    forward = {'p50_ms': (before['p50_ms'] + after['p50_ms']) / 2, 'before': before,
+               'after': after}
     expected_hz = min(args.hz, 1e3 / forward['p50_ms'])
     return {'size': f'{size[0]}x{size[1]}', 'source': source, 'forward': forward,
             'sgbm': sgbm, 'node': node,
@@ -202,15 +215,19 @@ def main() -> None:
     p.add_argument('--model', type=Path, default=REPO / 'models' / 'sorghum_synth_small.ts')
     p.add_argument('--hz', type=float, default=30.0)
     p.add_argument('--seconds', type=float, default=60.0)
-    p.add_argument('--threads', type=int, nargs='+', default=[0, 1],
+    p.add_argument('--threads', type=int, nargs='+', default=[0],
                    help='node cpu_threads settings to try (0 = torch default)')
+    p.add_argument('--outputs', nargs='+', choices=sorted(OUTPUT_SETS), default=['all', 'depth'],
+                   help='output sets to subscribe to (the node publishes only what has '
+                   'subscribers); latency is to the last of the set to arrive')
     p.add_argument('--out', type=Path, default=HERE / 'results' / 'node.json')
     p.add_argument('--no-shm-profile', action='store_true',
                    help='use Fast DDS defaults instead of config/fastdds_large_images.xml')
     args = p.parse_args()
     if not args.no_shm_profile:       # camera-size messages need a large SHM segment
         os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = str(SHM_PROFILE)
-    results = [evaluate_size(args.model, size, args, t) for size in SIZES for t in args.threads]
+    results = [evaluate_size(args.model, size, args, t, o) for size in SIZES
+               for t in args.threads for o in args.outputs]
     report = {'machine': {'cpu_count': os.cpu_count(), 'device': 'cpu',
                           'torch': str(torch.__version__)},
               'settings': {k: str(v) for k, v in vars(args).items()}, 'results': results}
@@ -218,7 +235,8 @@ def main() -> None:
     args.out.write_text(json.dumps(report, indent=2))
     for r in results:
         n, t = r['node'], r['targets']
-        print(f"{r['size']} threads={n['threads']}: forward {r['forward']['p50_ms']:.1f} ms, "
+        print(f"{r['size']} threads={n['threads']} outputs={'+'.join(n['outputs'])}: "
+              f"forward {r['forward']['p50_ms']:.1f} ms, "
               f"node p50 {n['latency_p50_ms']:.1f} ms (x{t['node_over_forward_p50']:.2f}), "
               f"{n['output_hz']:.1f} Hz ({t['rate_vs_expected']:.0%} of expected), "
               f"dropped {n['dropped']}/{n['sent']}, RSS {t['rss_growth_pct']:+.1f} %, "
