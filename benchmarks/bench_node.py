@@ -5,9 +5,13 @@
 Benchmark depth_node over DDS against the pure model forward and OpenCV SGBM.
 
 For each input size, images are published at ``--hz`` for ``--seconds`` to the real node
-(its console script, a separate process) and its disparity is recorded: latency from
-the input stamp (wall clock) to arrival, output rate, dropped frames, the node's CPU
-and RSS over time. The same model's forward pass and SGBM on the stereo pair are timed
+(its console script, a separate process) and its outputs are recorded, for each
+``--outputs`` set (the node publishes only what is subscribed): latency from the input
+stamp (wall clock) to the arrival of the last output of the set, output rate, dropped
+frames, the node's CPU and RSS over time, and the node's own /diagnostics (its forward
+and its stamp-to-publish latency). The driver publishes pre-serialised frames and
+takes outputs as raw bytes, to load the shared cores as little as it can. The same
+model's forward pass (before and after the run) and SGBM on the stereo pair are timed
 in-process at the same size. Writes ``results/node.json``.
 
 Both sides use ``config/fastdds_large_images.xml`` unless ``--no-shm-profile``: with
