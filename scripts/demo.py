@@ -19,6 +19,7 @@ from pathlib import Path
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import cv2
@@ -74,9 +75,13 @@ def replay_and_record(bag: Path, domain: int, rate: float, timeout_s: float = 12
         executor.spin_once(timeout_sec=0.1)          # wait for the node to come up
 
     def on_publish(topic, t_ns, wall):
-        executor.spin_once(timeout_sec=0)
         if topic == LEFT:
             sent[t_ns] = wall
+    # outputs are timed on arrival: the executor spins on its own thread during playback
+    stop = threading.Event()
+    spinner = threading.Thread(target=lambda: [executor.spin_once(timeout_sec=0.05)
+                                               for _ in iter(stop.is_set, True)])
+    spinner.start()
     start = time.monotonic()
     player.play(rate, on_publish)
     # The node keeps only the newest frame, so under load some frames never come: stop
@@ -84,10 +89,12 @@ def replay_and_record(bag: Path, domain: int, rate: float, timeout_s: float = 12
     last, quiet_since = max(sent), time.monotonic()
     while last not in recorder.received and time.monotonic() < start + timeout_s:
         count = len(recorder.received)
-        executor.spin_once(timeout_sec=0.05)
+        time.sleep(0.05)
         quiet_since = time.monotonic() if len(recorder.received) > count else quiet_since
         if time.monotonic() - quiet_since > 5.0:
             break
+    stop.set()
+    spinner.join()
     player.close()
     executor.shutdown()
     node.destroy_node()
