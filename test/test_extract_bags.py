@@ -164,6 +164,24 @@ def test_bad_content_fails_cleanly(tmp_path, kitti):
                   '/stereo/left/image_raw')
 
 
+def test_bags_of_two_rigs_are_refused(tmp_path, kitti):
+    frames, infos, baseline_m = kitti
+    first = _write_bag(tmp_path / 'rig_a', frames, infos)
+    other = list(infos)
+    other[1] = {**infos[1], 'p': infos[1]['p'].copy()}
+    other[1]['p'][3] = -other[1]['p'][0] * baseline_m * 1.5     # a wider rig
+    second = _write_bag(tmp_path / 'rig_b', frames, other)
+    same = _write_bag(tmp_path / 'rig_a_again', frames, infos)
+    refused = _run(first, second, '-o', tmp_path / 'out')
+    assert refused.returncode == 2, refused.stderr
+    last = refused.stderr.strip().splitlines()[-1]          # after the progress bars
+    assert last.startswith(f'error: {second}: calibration differs from the first bag'), last
+    assert not (tmp_path / 'out').exists()
+    done = _run(first, same, '-o', tmp_path / 'out')
+    assert done.returncode == 0, done.stderr
+    assert len(load_dataset(tmp_path / 'out').names()) == 2 * N
+
+
 def test_existing_dataset_refused_unless_overwrite(tmp_path, kitti):
     frames, infos, _ = kitti
     bag = _write_bag(tmp_path / 'bag', frames, infos)
