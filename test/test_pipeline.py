@@ -23,3 +23,11 @@ def test_valid_range_marks_disparity_and_depth_consistently(tmp_path):
     assert (result.disp_px[~inside] == INVALID_DISPARITY).all()
     assert np.isnan(result.depth_m[~inside]).all()
     np.testing.assert_allclose(result.depth_m[inside], fx * base / raw[inside], rtol=1e-6)
+
+
+def test_warm_up_leaves_the_predictions_unchanged(tmp_path):
+    model = load_model(make_tiny_model(tmp_path / 'tiny.ts', seed=4), device='cpu')
+    rgb = np.random.default_rng(1).integers(0, 255, (70, 150, 3), dtype=np.uint8)
+    cold = model.predict_disparity(rgb)
+    assert model.warm_up(runs=3) > 0
+    np.testing.assert_allclose(model.predict_disparity(rgb), cold, atol=1e-5)
