@@ -71,11 +71,12 @@ class DepthNode(Node):
         self.camera_info = None                 # rosbags CameraInfo, newest
         self.right_frames = {}                  # (sec, nanosec) -> rosbags Image
         self._warned: dict[str, float] = {}
-        self._create_topics()
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        self._running = True
+        self._running, self._warm = True, threading.Event()
         self._worker = threading.Thread(target=self._work, name='depth_worker', daemon=True)
         self._worker.start()
+        self._warm.wait(timeout=300.0)  # subscribe once warm: the first frames are on time
+        self._create_topics()
+        self.add_on_set_parameters_callback(self._on_set_parameters)
 
     def _create_topics(self) -> None:
         self.pub_disparity = self.create_publisher(DisparityImage, 'disparity', OUTPUT_QOS)
@@ -139,7 +140,9 @@ class DepthNode(Node):
         except Exception as err:        # e.g. CUDA out of memory: frames may still fit
             self.get_logger().error(f'warm-up failed: {err}')
             return
-        self.get_logger().info(f'warmed up in {seconds:.2f} s: first frames on time')
+        finally:
+            self._warm.set()
+        self.get_logger().info(f'warmed up in {seconds:.2f} s')
 
     def _work(self) -> None:
         self._warm_up()
