@@ -174,6 +174,7 @@ def test_bags_of_two_rigs_are_refused(tmp_path, kitti):
     same = _write_bag(tmp_path / 'rig_a_again', frames, infos)
     refused = _run(first, second, '-o', tmp_path / 'out')
     assert refused.returncode == 2, refused.stderr
+    assert f'{second.name}: 100%' not in refused.stderr, 'refused only after extracting it'
     last = refused.stderr.strip().splitlines()[-1]          # after the progress bars
     assert last.startswith(f'error: {second}: calibration differs from the first bag'), last
     assert not (tmp_path / 'out').exists()

@@ -130,7 +130,7 @@ def _finish_image(rect: Rectifier, side: str, msg, topic: str, size) -> object:
 
 
 def extract_bag(bag: Path, writer: DatasetWriter, opts: ExtractOptions, summary: Summary,
-                log=print):
+                log=print, rig=None):
     """
     Append the selected, rectified pairs of one bag to ``writer``.
 
@@ -139,24 +139,29 @@ def extract_bag(bag: Path, writer: DatasetWriter, opts: ExtractOptions, summary:
     :param opts: options.
     :param summary: counters to update.
     :param log: where to print what was chosen.
+    :param rig: Calibration the pairs must share (earlier bags'), checked before any
+        pair is read; None for the first bag.
     :return: (Calibration of the written pairs, StereoTopics, whether rectified here).
     :raises DatasetError: any bad input, naming the bag or topic.
     """
     reader = open_bag(bag)
     try:
-        topics, rect = _extract_open(reader, bag, writer, opts, summary, log)
+        topics, rect, calib = _extract_open(reader, bag, writer, opts, summary, log, rig)
     finally:
         reader.close()
-    calib = rect.calib if opts.size is None else rect.calib.resized(*opts.size)
     return calib, topics, rect.rectifies
 
 
 def _extract_open(reader, bag: Path, writer: DatasetWriter, opts: ExtractOptions,
-                  summary: Summary, log):
+                  summary: Summary, log, rig):
     topics = choose_topics(reader, bag, **opts.topics)
     index = index_bag(reader, bag, topics)
     _check_layout(bag, topics, index)
     rect = _rectifier(bag, topics, index, opts)
+    calib = rect.calib if opts.size is None else rect.calib.resized(*opts.size)
+    if rig is not None and not _same_rig(rig, calib):
+        raise DatasetError(f'{bag}: calibration differs from the first bag; extract '
+                           'each rig into its own dataset folder')
     log(f'{bag}: left {topics.left}, right {topics.right}, camera_info '
         f'{topics.left_info} / {topics.right_info}; '
         + ('raw: rectifying from CameraInfo' if rect.rectifies else 'already rectified'))
@@ -168,7 +173,7 @@ def _extract_open(reader, bag: Path, writer: DatasetWriter, opts: ExtractOptions
     budget = None if opts.max_pairs is None else opts.max_pairs - summary.written
     pairs = select_pairs(pairs, t0, opts, budget, summary)
     _write_pairs(reader, bag, writer, pairs, topics, rect, opts, summary)
-    return topics, rect
+    return topics, rect, calib
 
 
 def _write_pairs(reader, bag, writer, pairs, topics, rect, opts, summary) -> None:
@@ -222,10 +227,8 @@ def extract(bags: list[Path], out_dir: Path, opts: ExtractOptions, overwrite: bo
     summary, calib, sources = Summary(), None, []
     with DatasetWriter(out_dir, overwrite) as writer:
         for bag in bags:
-            bag_calib, topics, rectified = extract_bag(Path(bag), writer, opts, summary, log)
-            if calib is not None and not _same_rig(calib, bag_calib):
-                raise DatasetError(f'{bag}: calibration differs from the first bag; extract '
-                                   'each rig into its own dataset folder')
+            bag_calib, topics, rectified = extract_bag(Path(bag), writer, opts, summary, log,
+                                                       calib)
             calib = calib or bag_calib
             sources.append({'bag': str(Path(bag).resolve()), 'topics': vars(topics),
                             'rectified_by_extract': rectified})
