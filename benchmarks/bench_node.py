@@ -131,9 +131,7 @@ class Driver:
 
     def run(self, hz: float, seconds: float, sample) -> None:
         """Publish at ``hz`` for ``seconds`` while spinning; call ``sample()`` each second."""
-        stop = threading.Event()
-        spinner = threading.Thread(target=lambda: [self.executor.spin_once(timeout_sec=0.05)
-                                                   for _ in iter(stop.is_set, True)])
+        spinner = threading.Thread(target=self.executor.spin)     # ends at shutdown
         spinner.start()
         start = next_sample = time.monotonic()
         while time.monotonic() - start < seconds:
@@ -146,7 +144,7 @@ class Driver:
                 next_sample += 1.0
             time.sleep(max(0.0, start + self.sent / hz - time.monotonic()))
         time.sleep(2.0)                      # let the last frames arrive
-        stop.set()
+        self.executor.shutdown()
         spinner.join()
 
     def close(self) -> None:

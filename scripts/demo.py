@@ -78,9 +78,7 @@ def replay_and_record(bag: Path, domain: int, rate: float, timeout_s: float = 12
         if topic == LEFT:
             sent[t_ns] = wall
     # outputs are timed on arrival: the executor spins on its own thread during playback
-    stop = threading.Event()
-    spinner = threading.Thread(target=lambda: [executor.spin_once(timeout_sec=0.05)
-                                               for _ in iter(stop.is_set, True)])
+    spinner = threading.Thread(target=executor.spin)     # ends at executor.shutdown()
     spinner.start()
     start = time.monotonic()
     player.play(rate, on_publish)
@@ -93,10 +91,9 @@ def replay_and_record(bag: Path, domain: int, rate: float, timeout_s: float = 12
         quiet_since = time.monotonic() if len(recorder.received) > count else quiet_since
         if time.monotonic() - quiet_since > 5.0:
             break
-    stop.set()
+    executor.shutdown()
     spinner.join()
     player.close()
-    executor.shutdown()
     node.destroy_node()
     rclpy.shutdown(context=context)
     return recorder, sent
