@@ -10,9 +10,10 @@ STAMP := $(VENV)/.sorghum_depth_installed
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt setup.py setup.cfg
+$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt setup.py setup.cfg
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps -r requirements-nodeps.txt
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 	touch $@
 

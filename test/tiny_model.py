@@ -5,7 +5,7 @@
 import json
 from pathlib import Path
 
-from sorghum_depth_training.export import ExportedDepth, METADATA_FILE
+from sorghum_depth_training.export import ExportedDepth, METADATA_FILE, trace_generator
 from sorghum_depth_training.generator import Generator, GeneratorConfig
 import torch
 
@@ -17,7 +17,8 @@ def make_tiny_model(path: Path, height: int = 64, width: int = 128, baseline_m: 
     """Script a randomly initialised tiny generator with full metadata into ``path``."""
     torch.manual_seed(seed)
     gen = Generator(TINY).eval()
-    module = torch.jit.script(ExportedDepth(gen, height, width, post_process=False))
+    module = torch.jit.script(ExportedDepth(trace_generator(gen, height, width), height, width,
+                                            post_process=False))
     meta = {'format': 'sorghum_depth.model/1', 'input_height': height, 'input_width': width,
             'max_disp_frac': TINY.max_disp_frac, 'baseline_m': baseline_m,
             'fx_over_width': fx_over_width, 'colour': 'rgb', 'input_range': [0.0, 1.0],

@@ -27,18 +27,47 @@ from .generator import Generator, GeneratorConfig
 METADATA_FILE = 'metadata.json'
 
 
+class _FullResolution(nn.Module):
+    """The generator's full-resolution output only: (B, 3, H, W) -> (B, 2, H, W)."""
+
+    def __init__(self, generator: Generator):
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.generator(image)[0]
+
+
+def trace_generator(generator: Generator, height: int, width: int) -> torch.jit.ScriptModule:
+    """
+    Trace the eval-mode generator at its training size into TorchScript.
+
+    The export always resizes to the training size, so tracing is exact; the pretrained
+    encoders' library code cannot be scripted. The batch size stays free (traced at 2,
+    run at 1 and 2 by the export check).
+    """
+    example = torch.rand(2, 3, height, width, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        return torch.jit.trace(_FullResolution(generator.eval()), example, check_trace=False)
+
+
 class ExportedDepth(nn.Module):
     """Resize, run the generator, optional monodepth flip post-processing, to pixels."""
 
-    def __init__(self, generator: Generator, height: int, width: int, post_process: bool):
-        """Wrap ``generator`` trained at ``height`` x ``width``."""
+    def __init__(self, core: nn.Module, height: int, width: int, post_process: bool):
+        """
+        Wrap ``core``, trained at ``height`` x ``width``.
+
+        ``core`` is ``trace_generator``'s result (or an eager module like it): it maps
+        (B, 3, ``height``, ``width``) to the full-resolution (B, 2, H, W) disparity.
+        """
         super().__init__()
-        self.generator = generator
+        self.generator = core
         self.height, self.width = height, width
         self.post_process = post_process
 
     def _left_disp(self, x: torch.Tensor) -> torch.Tensor:
-        return self.generator(x)[0][:, :1]
+        return self.generator(x)[:, :1]
 
     def _post_processed(self, x: torch.Tensor) -> torch.Tensor:
         """Blend the disparity of the image and of its mirror (Godard et al. 2017, 4.3)."""
@@ -94,8 +123,9 @@ def export(checkpoint: Path, out: Path, post_process: bool = False) -> tuple[dic
     gen = Generator(GeneratorConfig(**state['model']['generator']))
     gen.load_state_dict(state['generator'])
     meta = build_metadata(state, post_process)
-    eager = ExportedDepth(gen.eval(), meta['input_height'], meta['input_width'], post_process)
-    scripted = torch.jit.script(eager)
+    h, w = meta['input_height'], meta['input_width']
+    eager = ExportedDepth(_FullResolution(gen.eval()), h, w, post_process)
+    scripted = torch.jit.script(ExportedDepth(trace_generator(gen, h, w), h, w, post_process))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f'.{out.name}.tmp')
@@ -107,7 +137,9 @@ def export(checkpoint: Path, out: Path, post_process: bool = False) -> tuple[dic
     with torch.no_grad():
         for size in ((meta['input_height'], meta['input_width']), (97, 211)):
             image = torch.rand(1, 3, *size, generator=gen_rng)
-            max_diff = max(max_diff, float((loaded(image) - eager(image)).abs().max()))
+            for pp in (0, 1):
+                diff = (loaded(image, pp) - eager(image, pp)).abs().max()
+                max_diff = max(max_diff, float(diff))
     return meta, max_diff
 
 

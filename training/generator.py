@@ -3,6 +3,9 @@
 """
 U-Net generator: left RGB image in, left and right disparity out at 4 scales.
 
+The encoder is this project's from-scratch one or an ImageNet-pretrained one
+(``encoders``); the decoder, skips and disparity heads are the same for all.
+
 Disparity is a fraction of the image width, ``max_disp_frac * sigmoid(x)``, as in
 monodepth (Godard et al. 2017). Channel 0 is the left disparity, channel 1 the right.
 """
@@ -14,17 +17,29 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from .encoders import build_encoder, ENCODERS, set_batchnorm_eval
+
+PRETRAINED_LEVELS = 5
+
 
 @dataclass
 class GeneratorConfig:
     """
     Shape of the generator; stored in checkpoints so a model rebuilds itself.
 
-    ``enc_channels[k]`` is the width of the encoder block whose output is at 1/2^(k+1)
-    resolution; ``dec_channels[i]`` the width of the decoder stage at 1/2^i. Inputs must
-    have H and W divisible by ``2 ** len(enc_channels)`` (64 by default).
+    ``encoder`` picks the encoder (``encoders.ENCODERS``): ``unet`` (from scratch, 6
+    levels, widths ``enc_channels``, input normalised by ``image_mean``/``image_std``) or
+    an ImageNet-pretrained ``mobilenet_v2`` / ``efficientnet_lite0`` (5 levels, their own
+    widths and ImageNet normalisation; ``pretrained: false`` starts them from random
+    weights). ``dec_channels[i]`` is the width of the decoder stage at 1/2^i; pretrained
+    encoders use the first 5 entries. ``freeze_bn`` keeps the pretrained encoder's
+    BatchNorm statistics fixed (small CPU batches make poor batch statistics). Inputs
+    must have H and W divisible by ``divisor`` (64 for ``unet``, 32 otherwise).
     """
 
+    encoder: str = 'unet'
+    pretrained: bool = True
+    freeze_bn: bool = True
     enc_channels: tuple[int, ...] = (32, 64, 128, 256, 384, 384)
     dec_channels: tuple[int, ...] = (16, 32, 64, 128, 192, 384)
     num_scales: int = 4
@@ -37,19 +52,30 @@ class GeneratorConfig:
         """Validate the shape; tuples survive a round trip through YAML/JSON lists."""
         self.enc_channels = tuple(int(c) for c in self.enc_channels)
         self.dec_channels = tuple(int(c) for c in self.dec_channels)
-        if len(self.enc_channels) != len(self.dec_channels):
+        if self.encoder not in ENCODERS:
+            raise ValueError(f'encoder must be one of {", ".join(ENCODERS)}, '
+                             f'got {self.encoder!r}')
+        if self.encoder == 'unet' and len(self.enc_channels) != len(self.dec_channels):
             raise ValueError('enc_channels and dec_channels must have the same length')
-        if not 1 <= self.num_scales <= len(self.dec_channels):
-            raise ValueError(f'num_scales must be in [1, {len(self.dec_channels)}]')
+        if len(self.dec_channels) < self.levels:
+            raise ValueError(f'dec_channels needs {self.levels} entries for encoder '
+                             f'{self.encoder}, got {len(self.dec_channels)}')
+        if not 1 <= self.num_scales <= self.levels:
+            raise ValueError(f'num_scales must be in [1, {self.levels}]')
         if not 0.0 < self.max_disp_frac <= 1.0:
             raise ValueError('max_disp_frac must be in (0, 1]')
         if not 0.0 < self.init_disp_frac < self.max_disp_frac:
             raise ValueError('init_disp_frac must be in (0, max_disp_frac)')
 
     @property
+    def levels(self) -> int:
+        """Count the encoder's feature maps (at 1/2, 1/4, ... of the input size)."""
+        return len(self.enc_channels) if self.encoder == 'unet' else PRETRAINED_LEVELS
+
+    @property
     def divisor(self) -> int:
         """Input H and W must be multiples of this."""
-        return 2 ** len(self.enc_channels)
+        return 2 ** self.levels
 
     def to_dict(self) -> dict:
         """Plain-type dict (lists, floats) for checkpoints and metadata."""
@@ -64,10 +90,6 @@ def _conv(c_in: int, c_out: int, kernel: int = 3, stride: int = 1) -> nn.Sequent
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, kernel, stride, pad, padding_mode='replicate'),
         nn.ELU(inplace=True))
-
-
-def _encoder_block(c_in: int, c_out: int, kernel: int) -> nn.Sequential:
-    return nn.Sequential(_conv(c_in, c_out, kernel, 2), _conv(c_out, c_out, kernel, 1))
 
 
 class _DecoderStage(nn.Module):
@@ -86,16 +108,13 @@ class Generator(nn.Module):
     def __init__(self, config: GeneratorConfig | None = None):
         """Build the network described by ``config`` (defaults: about 12.2 M parameters)."""
         super().__init__()
-        self.config = config or GeneratorConfig()
-        self.max_disp_frac = float(self.config.max_disp_frac)
-        self.image_mean = float(self.config.image_mean)
-        self.image_std = float(self.config.image_std)
-        self.divisor = int(self.config.divisor)
-        enc, dec = self.config.enc_channels, self.config.dec_channels
-        n, n_scales = len(enc), self.config.num_scales
-        kernels = [5] + [3] * (n - 1)
-        self.encoder = nn.ModuleList(
-            _encoder_block(c_in, c, k) for c_in, c, k in zip((3,) + enc[:-1], enc, kernels))
+        self.config = cfg = config or GeneratorConfig()
+        self.max_disp_frac = float(cfg.max_disp_frac)
+        self.divisor = int(cfg.divisor)
+        self.encoder = build_encoder(cfg.encoder, cfg.pretrained, cfg.enc_channels,
+                                     cfg.image_mean, cfg.image_std)
+        enc, dec = tuple(self.encoder.channels), cfg.dec_channels
+        n, n_scales = len(enc), cfg.num_scales
         stages = []
         for i in reversed(range(n)):
             c_in = enc[-1] if i == n - 1 else dec[i + 1]
@@ -117,6 +136,13 @@ class Generator(nn.Module):
             if stage.head is not None:
                 nn.init.constant_(stage.head.bias, math.log(p / (1 - p)))
 
+    def train(self, mode: bool = True) -> 'Generator':
+        """Set training mode; a pretrained encoder's BatchNorm stays frozen if configured."""
+        super().train(mode)
+        if mode and self.config.freeze_bn and self.config.encoder != 'unet':
+            set_batchnorm_eval(self.encoder)
+        return self
+
     def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
         """
         Predict disparities.
@@ -128,16 +154,14 @@ class Generator(nn.Module):
         """
         h, w = image.shape[-2], image.shape[-1]
         div = self.divisor
-        if image.dim() != 4 or image.shape[1] != 3 or h % div != 0 or w % div != 0:
+        if not torch.jit.is_tracing() and (image.dim() != 4 or image.shape[1] != 3
+                                           or h % div != 0 or w % div != 0):
             raise ValueError('expected (B, 3, H, W) with H, W multiples of ' + str(div)
                              + ', got ' + str(list(image.shape)))
-        x = (image - self.image_mean) / self.image_std
-        skips: list[torch.Tensor] = []
-        for block in self.encoder:
-            x = block(x)
-            skips.append(x)
+        skips = self.encoder(image)
+        x = skips[-1]
         disps: list[torch.Tensor] = []
-        n = len(self.encoder)
+        n = len(skips)
         for j, stage in enumerate(self.decoder):
             i = n - 1 - j
             x = stage.upconv(F.interpolate(x, scale_factor=2.0, mode='nearest'))
