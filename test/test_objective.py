@@ -10,7 +10,7 @@ from sorghum_depth_training.warp import reconstruct_left
 import torch
 
 KEYS = {'appearance', 'lr_consistency', 'smoothness', 'gan_g', 'generator',
-        'disc_real', 'disc_fake', 'discriminator', 'total'}
+        'disc_real', 'disc_fake', 'discriminator', 'total', 'hint'}
 
 
 def _batch(seed=0, h=64, w=64):

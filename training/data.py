@@ -15,6 +15,7 @@ import torch
 
 from .config import AugmentConfig
 from .dataset_dir import load_dataset, StereoDataset
+from .hints import HintCache
 
 
 def _to_tensor(image: np.ndarray, size_hw: tuple[int, int]) -> torch.Tensor:
@@ -24,19 +25,40 @@ def _to_tensor(image: np.ndarray, size_hw: tuple[int, int]) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(resized)).permute(2, 0, 1)
 
 
+def _hint_tensor(hints_px: tuple[np.ndarray, np.ndarray], size_hw: tuple[int, int]
+                 ) -> torch.Tensor:
+    """(2, H, W) hints as a fraction of the width, nearest-resized, 0 where there is none."""
+    h, w = size_hw
+    out = [cv2.resize(np.nan_to_num(x / x.shape[1], nan=0.0), (w, h),
+                      interpolation=cv2.INTER_NEAREST) for x in hints_px]
+    return torch.from_numpy(np.stack(out).astype(np.float32))
+
+
+def rig_factor(dataset: StereoDataset) -> float:
+    """``baseline_m * fx / W``: disparity (fraction of the width) times depth, in metres."""
+    calib = dataset.calib
+    return calib.baseline_m * calib.fx / calib.width
+
+
 class PairDataset(torch.utils.data.Dataset):
     """
     Rectified pairs of one split across several dataset folders (several rigs).
 
     Items are dicts with ``left`` and ``right``: float32 (3, H, W) RGB in [0, 1] at the
-    training resolution, and ``index``.
+    training resolution; ``rig_scale``: this rig's ``rig_factor`` over the first
+    dataset's (the reference rig the generator's output is expressed in); ``index``;
+    and with ``hints``, ``hints``: (2, H, W) left and right stereo hints (``hints``).
     """
 
-    def __init__(self, datasets: list[StereoDataset], split: str, size_hw: tuple[int, int]):
+    def __init__(self, datasets: list[StereoDataset], split: str, size_hw: tuple[int, int],
+                 hints: bool = False):
         """Index every pair of ``split`` in ``datasets``, to be resized to ``size_hw``."""
         self.datasets = datasets
         self.size_hw = tuple(size_hw)
         self.items = [(i, name) for i, ds in enumerate(datasets) for name in ds.names(split)]
+        reference = rig_factor(datasets[0])
+        self.rig_scales = [rig_factor(ds) / reference for ds in datasets]
+        self.hint_caches = [HintCache(ds) for ds in datasets] if hints else None
 
     def __len__(self) -> int:
         """Return the number of pairs."""
@@ -46,8 +68,11 @@ class PairDataset(torch.utils.data.Dataset):
         """Load, convert and resize pair ``index``."""
         ds_index, name = self.items[index]
         left, right = self.datasets[ds_index].read_pair(name)
-        return {'left': _to_tensor(left, self.size_hw), 'right': _to_tensor(right, self.size_hw),
-                'index': index}
+        item = {'left': _to_tensor(left, self.size_hw), 'right': _to_tensor(right, self.size_hw),
+                'index': index, 'rig_scale': torch.tensor(self.rig_scales[ds_index])}
+        if self.hint_caches is not None:
+            item['hints'] = _hint_tensor(self.hint_caches[ds_index].read(name), self.size_hw)
+        return item
 
 
 def open_datasets(dirs: list[str]) -> list[StereoDataset]:
@@ -61,22 +86,26 @@ def _uniform(gen: torch.Generator, shape: tuple, bounds: tuple[float, float]) ->
 
 
 def augment_batch(left: torch.Tensor, right: torch.Tensor, cfg: AugmentConfig,
-                  gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+                  gen: torch.Generator, hints: torch.Tensor | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """
-    Monodepth augmentation of a batch (B, 3, H, W) in [0, 1].
+    Monodepth augmentation of a batch (B, 3, H, W) in [0, 1], and of its hints.
 
     A flipped sample becomes ``(mirror(right), mirror(left))``: mirroring a rectified pair
-    swaps the roles of the two views, so the disparity sign convention still holds. Colour
-    jitter (gamma, brightness, per-channel gain) is the same for both views of a sample.
-    Random numbers come from ``gen`` on the CPU, so results do not depend on the device.
+    swaps the roles of the two views, so the disparity sign convention still holds; its
+    hints (B, 2, H, W) become ``(mirror(right hint), mirror(left hint))``. Colour jitter
+    (gamma, brightness, per-channel gain) is the same for both views of a sample. Random
+    numbers come from ``gen`` on the CPU, so results do not depend on the device.
     """
     b = left.shape[0]
     flip = (torch.rand(b, generator=gen) < cfg.flip_prob).view(b, 1, 1, 1).to(left.device)
     left, right = (torch.where(flip, right.flip(-1), left),
                    torch.where(flip, left.flip(-1), right))
+    if hints is not None:
+        hints = torch.where(flip, hints.flip(1).flip(-1), hints)
     jitter = (torch.rand(b, generator=gen) < cfg.jitter_prob).view(b, 1, 1, 1)
     gamma = _uniform(gen, (b, 1, 1, 1), cfg.gamma)
     gain = _uniform(gen, (b, 1, 1, 1), cfg.brightness) * _uniform(gen, (b, 3, 1, 1), cfg.colour)
     gamma = torch.where(jitter, gamma, torch.ones_like(gamma)).to(left.device)
     gain = torch.where(jitter, gain, torch.ones_like(gain)).to(left.device)
-    return ((left ** gamma * gain).clamp(0, 1), (right ** gamma * gain).clamp(0, 1))
+    return ((left ** gamma * gain).clamp(0, 1), (right ** gamma * gain).clamp(0, 1), hints)

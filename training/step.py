@@ -33,19 +33,37 @@ def set_requires_grad(module: nn.Module, flag: bool) -> None:
         p.requires_grad_(flag)
 
 
+def rig_disparities(disps: list[torch.Tensor], rig_scale: torch.Tensor | None
+                    ) -> list[torch.Tensor]:
+    """
+    Turn the generator's rig-independent output into each sample's own disparity.
+
+    The generator predicts disparity for the reference rig (the first dataset folder);
+    a sample from a rig with ``baseline * fx / W`` k times the reference's has k times
+    that disparity for the same depth. ``rig_scale``: (B,) those factors, or None (all 1).
+    """
+    if rig_scale is None:
+        return disps
+    k = rig_scale.to(disps[0].dtype).view(-1, 1, 1, 1)
+    return [d * k for d in disps]
+
+
 def train_step(models: StepModels, left: torch.Tensor, right: torch.Tensor,
-               cfg: LossConfig, amp: bool = False) -> dict[str, float]:
+               cfg: LossConfig, amp: bool = False, rig_scale: torch.Tensor | None = None,
+               hints: torch.Tensor | None = None) -> dict[str, float]:
     """
     Run one step on a batch of rectified pairs (B, 3, H, W) in [0, 1].
 
     Returns the named losses as floats; ``total = generator + discriminator``. With ``amp``
     on a CUDA device, forward passes and losses run in bfloat16 autocast (no loss scaling
-    needed); the optimiser steps stay in float32.
+    needed); the optimiser steps stay in float32. ``rig_scale`` (B,) maps the generator's
+    reference-rig disparity to each sample's rig (``rig_disparities``); ``hints``
+    (B, 2, H, W) are the samples' stereo hints (fraction of the width, 0 = none).
     """
     autocast = torch.autocast(left.device.type, dtype=torch.bfloat16,
                               enabled=amp and left.device.type == 'cuda')
     with autocast:
-        disps = models.generator(left)
+        disps = rig_disparities(models.generator(left), rig_scale)
         fakes = reconstruct_views(left, right, disps[0])
     disc = models.discriminator if cfg.w_gan > 0 else None
     d_losses = {'discriminator': left.new_zeros(())}
@@ -59,7 +77,7 @@ def train_step(models: StepModels, left: torch.Tensor, right: torch.Tensor,
         set_requires_grad(disc, False)
     models.opt_g.zero_grad(set_to_none=True)
     with autocast:
-        g_losses = generator_losses(left, right, disps, disc, cfg, fakes)
+        g_losses = generator_losses(left, right, disps, disc, cfg, fakes, hints)
     g_losses['generator'].backward()
     models.opt_g.step()
     if disc is not None:

@@ -1,0 +1,135 @@
+# Copyright 2026 The sorghum_depth Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Depth Hints: the loss on known values, SGBM fusion, the cache and its invalidation."""
+
+import os
+
+from conftest import shared_data
+import cv2
+import numpy as np
+import pytest
+from sorghum_depth_training import hints as hints_mod
+from sorghum_depth_training.config import AugmentConfig
+from sorghum_depth_training.data import augment_batch
+from sorghum_depth_training.dataset_dir import DatasetError, load_dataset
+from sorghum_depth_training.hints import fuse_candidates, HintCache, pair_hints
+from sorghum_depth_training.losses import hint_loss
+from sorghum_depth_training.synthetic import write_synthetic
+from sorghum_depth_training.warp import reconstruct_right
+import torch
+
+
+def _maps(value, shape=(1, 1, 2, 2)):
+    return torch.full(shape, float(value))
+
+
+def test_hint_loss_is_zero_where_the_prediction_already_wins():
+    disp, hint = _maps(0.02), _maps(0.04)
+    assert float(hint_loss(disp, hint, error_pred=_maps(0.1), error_hint=_maps(0.2))) == 0.0
+
+
+def test_hint_loss_is_the_log_difference_where_the_hint_wins():
+    disp, hint = _maps(0.02), _maps(0.04)
+    loss = hint_loss(disp, hint, error_pred=_maps(0.3), error_hint=_maps(0.1))
+    assert float(loss) == pytest.approx(np.log(2.0), rel=1e-5)
+
+
+def test_hint_loss_ignores_pixels_without_a_hint_and_averages_over_all_pixels():
+    disp = _maps(0.02)
+    hint = torch.tensor([[[[0.04, 0.0], [0.0, 0.0]]]])
+    loss = hint_loss(disp, hint, error_pred=_maps(0.3), error_hint=_maps(0.1))
+    assert float(loss) == pytest.approx(np.log(2.0) / 4, rel=1e-5)
+
+
+def test_hint_loss_pulls_the_prediction_toward_the_hint():
+    for start, target in ((0.02, 0.04), (0.06, 0.04)):
+        disp = _maps(start).requires_grad_()
+        hint_loss(disp, _maps(target), _maps(0.3), _maps(0.1)).backward()
+        step = -disp.grad   # gradient descent direction
+        assert bool((torch.sign(step) == np.sign(target - start)).all())
+
+
+def _real_image(h=96, w=320):
+    path = shared_data('kitti_odometry', 'seq1', 'image_l', '000000.png')
+    rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    return torch.from_numpy(cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+                            ).permute(2, 0, 1)[None].float() / 255.0
+
+
+def test_fusion_picks_the_candidate_that_rebuilds_the_view():
+    left = _real_image()
+    h, w = left.shape[-2:]
+    true_px = 7.0
+    right = reconstruct_right(left, torch.full((1, 1, h, w), true_px / w))
+    # the left view rebuilt from that right view at disparity 7 is the left view again
+    candidates = np.stack([np.full((h, w), 3.0), np.full((h, w), true_px),
+                           np.full((h, w), 12.0), np.full((h, w), np.nan)]).astype(np.float32)
+    fused = fuse_candidates(left, right, candidates, right_view=False)
+    inner = fused[4:-4, 20:-4]
+    assert np.mean(inner == true_px) > 0.9
+    all_nan = fuse_candidates(left, right, np.full((2, h, w), np.nan, np.float32), False)
+    assert np.isnan(all_nan).all()
+
+
+@pytest.fixture
+def synth(tmp_path):
+    out = tmp_path / 'synth'
+    write_synthetic(out, count=3, seed=5, width=512, height=160)
+    return out
+
+
+def test_pair_hints_agree_with_the_exact_disparity(synth):
+    ds = load_dataset(synth)
+    left, right = ds.read_pair('000000')
+    hint_l, hint_r = pair_hints(left, right)
+    gt = ds.read_disp_gt('000000')
+    valid = np.isfinite(hint_l) & (gt > 0)
+    assert valid.mean() > 0.4
+    rel = np.abs(hint_l[valid] - gt[valid]) / gt[valid]
+    assert np.median(rel) < 0.05
+    assert np.isfinite(hint_r).mean() > 0.4
+
+
+def test_cache_fills_once_and_recomputes_only_changed_pairs(synth):
+    cache = HintCache(load_dataset(synth))
+    assert cache.ensure(progress=False) == 3
+    assert cache.ensure(progress=False) == 0
+    hl, hr = cache.read('000001')
+    assert hl.dtype == np.float32 and hl.shape == (160, 512) and np.isnan(hl).any()
+    image = synth / 'right' / '000001.png'
+    cv2.imwrite(str(image), cv2.imread(str(image))[:, :, ::-1])   # a changed image
+    st = image.stat()
+    os.utime(image, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert cache.stale() == ['000001']
+    assert cache.ensure(progress=False) == 1
+
+
+def test_changed_settings_invalidate_the_cache(synth, monkeypatch):
+    cache = HintCache(load_dataset(synth))
+    cache.ensure(progress=False)
+    monkeypatch.setattr(hints_mod, 'HINT_SETTINGS', ((5, 1),))
+    assert len(cache.stale()) == 3
+
+
+def test_corrupt_hint_file_is_a_clear_error(synth):
+    cache = HintCache(load_dataset(synth))
+    cache.ensure(progress=False)
+    (synth / 'hints' / '000002.npz').write_bytes(b'not a zip')
+    with pytest.raises(DatasetError, match='000002.npz: unreadable hints'):
+        cache.read('000002')
+
+
+def test_command_line(synth, tmp_path, capsys):
+    assert hints_mod.main([str(synth)]) == 0
+    assert '3 pairs computed' in capsys.readouterr().out
+    assert hints_mod.main([str(tmp_path / 'missing')]) == 2
+    assert capsys.readouterr().err.startswith('error: ')
+
+
+def test_flip_mirrors_and_swaps_the_hints():
+    left, right = torch.rand(1, 3, 4, 6), torch.rand(1, 3, 4, 6)
+    hints = torch.rand(1, 2, 4, 6)
+    cfg = AugmentConfig(flip_prob=1.0, jitter_prob=0.0)
+    _, _, flipped = augment_batch(left, right, cfg, torch.Generator().manual_seed(0), hints)
+    assert torch.equal(flipped[:, 0], hints[:, 1].flip(-1))
+    assert torch.equal(flipped[:, 1], hints[:, 0].flip(-1))
