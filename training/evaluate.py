@@ -43,9 +43,10 @@ class ModelPredictor:
     """
     Disparity of an exported model from the left image alone.
 
-    The model's disparity belongs to its training rig; when the pair has a known
-    baseline it is rescaled by ``pair.baseline_m / metadata['baseline_m']`` (the same
-    depth on the evaluated rig), so ``metric`` alignment compares like with like.
+    A model predicts the disparity of its reference rig (metadata ``baseline_m`` and
+    ``fx_over_width``): that is, a depth. On a pair with a known rig the disparity is
+    rescaled to that rig, by ``baseline_m * fx / W`` over the reference's (the baseline
+    ratio alone when the pair has no fx), so ``metric`` alignment compares like with like.
     """
 
     def __init__(self, model):
@@ -56,14 +57,23 @@ class ModelPredictor:
             ``metadata`` dict.
         """
         self.model = model
-        self.train_baseline_m = (getattr(model, 'metadata', None) or {}).get('baseline_m')
+        meta = getattr(model, 'metadata', None) or {}
+        self.train_baseline_m = meta.get('baseline_m')
+        self.train_fx_over_width = meta.get('fx_over_width')
+
+    def rig_scale(self, pair: StereoPair) -> float:
+        """Factor from the model's reference-rig disparity to ``pair``'s rig (1 if unknown)."""
+        if not (pair.baseline_m and self.train_baseline_m):
+            return 1.0
+        scale = pair.baseline_m / float(self.train_baseline_m)
+        if pair.fx_px and self.train_fx_over_width:
+            scale *= pair.fx_px / pair.left_rgb.shape[1] / float(self.train_fx_over_width)
+        return scale
 
     def __call__(self, pair: StereoPair) -> np.ndarray:
         """Predicted left disparity of ``pair`` in px of its width."""
         disp = np.asarray(self.model.predict_disparity(pair.left_rgb), np.float32)
-        if pair.baseline_m and self.train_baseline_m:
-            disp = disp * np.float32(pair.baseline_m / float(self.train_baseline_m))
-        return disp
+        return disp * np.float32(self.rig_scale(pair))
 
 
 def _unique_name(name: str, used: set) -> str:

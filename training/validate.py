@@ -48,7 +48,7 @@ def validate(generator: torch.nn.Module, val_set: PairDataset,
     for index in range(len(val_set)):
         item = val_set[index]
         left, right = item['left'][None].to(device), item['right'][None].to(device)
-        disp_left = generator(left)[0][:, :1]
+        disp_left = generator(left)[0][:, :1] * float(item['rig_scale'])
         photometric.append(float(appearance_loss(reconstruct_left(right, disp_left), left,
                                                  alpha_ssim)))
         gt = _gt_metrics(val_set, index, disp_left[0, 0].float().cpu())
