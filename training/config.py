@@ -73,6 +73,11 @@ class TrainConfig:
     log_every: int = 10
     image_every: int = 200
     checkpoint_every: int = 0
+    checkpoint_minutes: float = 10.0
+    max_minutes: float = 0.0
+    snapshot_minutes: float = 0.0
+    clock: str = 'wall'
+    threads: int = 0
 
     def to_dict(self) -> dict:
         """Plain types only (lists, not tuples), ready for YAML and JSON."""
@@ -144,6 +149,23 @@ def apply_override(values: dict, override: str) -> None:
     node[leaf] = yaml.safe_load(raw)
 
 
+def check_ranges(cfg: TrainConfig) -> None:
+    """Refuse values out of range (ConfigError naming the key)."""
+    limits = {'batch_size': (cfg.batch_size, 1), 'epochs': (cfg.epochs, 1),
+              'max_steps': (cfg.max_steps, 0), 'threads': (cfg.threads, 0),
+              'max_minutes': (cfg.max_minutes, 0), 'log_every': (cfg.log_every, 1),
+              'checkpoint_minutes': (cfg.checkpoint_minutes, 0),
+              'snapshot_minutes': (cfg.snapshot_minutes, 0),
+              'image_every': (cfg.image_every, 0), 'checkpoint_every': (cfg.checkpoint_every, 0),
+              'data.num_workers': (cfg.data.num_workers, 0),
+              'loss.w_hint': (cfg.loss.w_hint, 0), 'loss.w_gan': (cfg.loss.w_gan, 0)}
+    for key, (value, low) in limits.items():
+        if value < low:
+            raise ConfigError(f'config key "{key}": {value} is below {low}')
+    if cfg.clock not in ('wall', 'cpu'):
+        raise ConfigError(f'config key "clock": {cfg.clock!r} is not wall or cpu')
+
+
 def load_config(path: Path | None = None, overrides: list[str] = ()) -> TrainConfig:
     """Read a YAML config (or start from defaults), apply overrides, validate."""
     values = {}
@@ -155,6 +177,7 @@ def load_config(path: Path | None = None, overrides: list[str] = ()) -> TrainCon
     for override in overrides:
         apply_override(values, override)
     cfg = from_dict(TrainConfig, values)
+    check_ranges(cfg)
     divisor = cfg.generator.divisor
     if cfg.data.height % divisor or cfg.data.width % divisor:
         raise ConfigError(f'data.height and data.width must be multiples of {divisor}, '

@@ -23,12 +23,17 @@ class DiscriminatorConfig:
     ``conditional``: the discriminator also sees the opposite view (6 input channels).
     ``norm``: 'instance' (works at batch 1) or 'none'. Batch norm is not offered: real and
     fake views share one forward pass, and batch statistics would mix them.
+    ``downsample``: the views are shown at 1/downsample of the training resolution (area
+    averaging). Measured on one CPU thread, D and G passes of a 192x640 batch of 4: 5.3 s
+    at 64 channels and full size, 0.30 s at 32 channels and 1/2 size; the generator's
+    own step is about 2 s.
     """
 
     base_channels: int = 64
     num_layers: int = 3
     conditional: bool = False
     norm: str = 'instance'
+    downsample: int = 1
 
     def __post_init__(self):
         """Validate the options."""
@@ -36,6 +41,8 @@ class DiscriminatorConfig:
             raise ValueError(f"norm must be 'instance' or 'none', got {self.norm!r}")
         if self.num_layers < 1:
             raise ValueError('num_layers must be at least 1')
+        if self.downsample not in (1, 2, 4):
+            raise ValueError(f'downsample must be 1, 2 or 4, got {self.downsample!r}')
 
     def to_dict(self) -> dict:
         """Plain-type dict for checkpoints."""
@@ -70,7 +77,9 @@ class PatchDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        """Patch logits for ``image`` (B, C, H, W) in [0, 1]; H, W at least 32."""
+        """Patch logits for ``image`` (B, C, H, W) in [0, 1]; H, W at least 32 x downsample."""
+        if self.config.downsample > 1:
+            image = F.avg_pool2d(image, self.config.downsample)
         return self.net(image * 2.0 - 1.0)
 
 

@@ -25,16 +25,40 @@ def colourise(disp: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(cv2.applyColorMap(scaled, cv2.COLORMAP_MAGMA), cv2.COLOR_BGR2RGB)
 
 
+def _truncate_after(path: Path, step: int) -> None:
+    """Keep the lines of ``path`` (JSON lines with a ``step``) up to ``step``."""
+    kept = []
+    for line in path.read_text(encoding='utf-8').splitlines():
+        try:
+            if json.loads(line).get('step', 0) <= step:
+                kept.append(line + '\n')
+        except ValueError:
+            continue    # a line cut short by the kill
+    tmp = path.with_name(path.name + '.tmp')
+    tmp.write_text(''.join(kept), encoding='utf-8')
+    tmp.replace(path)
+
+
 class RunLogger:
     """Writes TensorBoard events and ``losses.jsonl`` under the run folder (rank 0 only)."""
 
-    def __init__(self, out_dir: Path, enabled: bool = True):
-        """Open the writers when ``enabled``; otherwise every call does nothing."""
+    def __init__(self, out_dir: Path, enabled: bool = True, resume_step: int | None = None):
+        """
+        Open the writers when ``enabled``; otherwise every call does nothing.
+
+        ``resume_step``: the step of the checkpoint a resumed run starts from. Entries the
+        interrupted run logged after it are dropped (from ``losses.jsonl`` and from
+        TensorBoard), so no step appears twice.
+        """
         self.enabled = enabled
         if enabled:
             Path(out_dir).mkdir(parents=True, exist_ok=True)
-            self.writer = SummaryWriter(str(Path(out_dir) / 'tb'))
-            self.jsonl = open(Path(out_dir) / 'losses.jsonl', 'a', encoding='utf-8')
+            path = Path(out_dir) / 'losses.jsonl'
+            if resume_step is not None and path.is_file():
+                _truncate_after(path, resume_step)
+            purge = None if resume_step is None else resume_step + 1
+            self.writer = SummaryWriter(str(Path(out_dir) / 'tb'), purge_step=purge)
+            self.jsonl = open(path, 'a', encoding='utf-8')
 
     def scalars(self, tag: str, values: dict[str, float], step: int) -> None:
         """Log every value as ``tag/name`` and append one JSON line."""
@@ -56,6 +80,8 @@ class RunLogger:
         left = batch['left'][:1].to(device)
         right = batch['right'][:1].to(device)
         disp = generator(left)[0]
+        if 'rig_scale' in batch:
+            disp = disp * batch['rig_scale'][:1].to(disp).view(1, 1, 1, 1)
         left_est, right_est = reconstruct_views(left, right, disp)
         generator.train(was_training)
 

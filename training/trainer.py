@@ -11,6 +11,7 @@ augmentation from a generator seeded by the step, so ``--resume`` continues exac
 import json
 import math
 from pathlib import Path
+import time
 
 import torch
 import torch.distributed as dist
@@ -25,6 +26,7 @@ from .data import augment_batch, open_datasets, PairDataset
 from .dataset_dir import DatasetError
 from .discriminator import PatchDiscriminator
 from .generator import Generator
+from .hints import HintCache
 from .step import StepModels, train_step
 from .tb_log import RunLogger
 from .validate import validate
@@ -34,8 +36,22 @@ class TrainingError(RuntimeError):
     """Training cannot go on (for example a non-finite loss); the last checkpoint stays."""
 
 
+def validation_score(metrics: dict[str, float]) -> float:
+    """
+    Return the number ``best.pt`` minimises.
+
+    GT abs_rel where the validation split has GT, else the photometric error.
+    """
+    return metrics.get('gt_abs_rel', metrics['photometric'])
+
+
 def rig_calibration(datasets: list) -> dict:
-    """Baseline and fx / W of the (first) training rig, recorded in checkpoints."""
+    """
+    Baseline and fx / W of the reference rig (the first folder), recorded in checkpoints.
+
+    The generator's output is the reference rig's disparity (``step.rig_disparities``
+    scales it to each sample's rig), so the reference rig's geometry turns it into depth.
+    """
     calib = datasets[0].calib
     return {'baseline_m': calib.baseline_m, 'fx_over_width': calib.fx / calib.width,
             'rigs': [{'baseline_m': d.calib.baseline_m, 'fx_over_width': d.calib.fx
@@ -52,9 +68,13 @@ class Trainer:
         self.rank, self.world = rank, world
         if not cfg.data.dirs:
             raise DatasetError('no dataset folder given (data.dirs or --data)')
+        if cfg.threads > 0:
+            torch.set_num_threads(cfg.threads)
         self.datasets = open_datasets(cfg.data.dirs)
+        if cfg.loss.w_hint > 0:
+            self._prepare_hints()
         size = (cfg.data.height, cfg.data.width)
-        self.train_set = PairDataset(self.datasets, 'train', size)
+        self.train_set = PairDataset(self.datasets, 'train', size, hints=cfg.loss.w_hint > 0)
         self.val_set = PairDataset(self.datasets, 'val', size)
         if len(self.train_set) < cfg.batch_size * world:
             raise DatasetError(f'{len(self.train_set)} training pairs in {cfg.data.dirs}, '
@@ -67,11 +87,24 @@ class Trainer:
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), o.lr_d,
                                       tuple(o.betas_d))
         self.step = self.epoch = self.batch_in_epoch = 0
+        self.train_seconds, self.best_score, self._step_seconds = 0.0, math.inf, 0.0
+        self.wall_seconds = 0.0
         self.git_revision = git_revision()    # the code this run loaded, not later commits
         if resume is not None:
             self._resume(Path(resume))
         self.models = self._step_models()
-        self.log = RunLogger(self.out_dir, enabled=rank == 0)
+        self.log = RunLogger(self.out_dir, enabled=rank == 0,
+                             resume_step=self.step if resume is not None else None)
+        self._last_save = time.monotonic()
+        self._clock = (self._now(), self._last_save)
+
+    def _prepare_hints(self) -> None:
+        """Fill each dataset's hints cache (rank 0; the other processes wait)."""
+        if self.rank == 0:
+            for dataset in self.datasets:
+                HintCache(dataset).ensure()
+        if self.world > 1:
+            dist.barrier()
 
     def _step_models(self) -> StepModels:
         gen, disc = self.generator, self.discriminator
@@ -94,6 +127,9 @@ class Trainer:
                 group['lr'] = lr
         self.step, self.epoch = state['step'], state['epoch']
         self.batch_in_epoch = state['batch_in_epoch']
+        self.train_seconds = float(state.get('train_seconds', 0.0))
+        self.wall_seconds = float(state.get('wall_seconds', self.train_seconds))
+        self.best_score = float(state.get('best_score', math.inf))
         restore_rng_state(state['rng'])
 
     def _epoch_batches(self) -> list[list[int]]:
@@ -113,12 +149,30 @@ class Trainer:
         gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.step)
         left = batch['left'].to(self.device, non_blocking=True)
         right = batch['right'].to(self.device, non_blocking=True)
-        left, right = augment_batch(left, right, self.cfg.augment, gen)
-        return train_step(self.models, left, right, self.cfg.loss, amp=self.cfg.amp)
+        hints = batch['hints'].to(self.device) if 'hints' in batch else None
+        left, right, hints = augment_batch(left, right, self.cfg.augment, gen, hints)
+        return train_step(self.models, left, right, self.cfg.loss, amp=self.cfg.amp,
+                          rig_scale=batch['rig_scale'].to(self.device), hints=hints)
+
+    def _now(self) -> float:
+        """Read the clock that budgets count: wall time, or this process's CPU time."""
+        return time.process_time() if self.cfg.clock == 'cpu' else time.monotonic()
+
+    def _tick(self) -> None:
+        """Add the time since the last tick (by ``cfg.clock``) to ``train_seconds``."""
+        now, wall = self._now(), time.monotonic()
+        self.train_seconds += now - self._clock[0]
+        self.wall_seconds += wall - self._clock[1]
+        self._clock = (now, wall)
+        if self.world > 1 and self.cfg.max_minutes > 0:   # every process stops at one step
+            t = torch.tensor([self.train_seconds], device=self.device, dtype=torch.float64)
+            dist.all_reduce(t, op=dist.ReduceOp.MAX)
+            self.train_seconds = float(t)
 
     def _finished(self) -> bool:
-        return self.epoch >= self.cfg.epochs or (
-            self.cfg.max_steps > 0 and self.step >= self.cfg.max_steps)
+        cfg = self.cfg
+        return self.epoch >= cfg.epochs or (cfg.max_steps > 0 and self.step >= cfg.max_steps) \
+            or (cfg.max_minutes > 0 and self.train_seconds >= 60 * cfg.max_minutes)
 
     def save(self, name: str = 'last.pt') -> Path | None:
         """Write a self-describing checkpoint (rank 0 only); return its path."""
@@ -131,6 +185,8 @@ class Trainer:
             'git_revision': self.git_revision, 'torch_version': str(torch.__version__),
             'calibration': rig_calibration(self.datasets),
             'step': self.step, 'epoch': self.epoch, 'batch_in_epoch': self.batch_in_epoch,
+            'train_seconds': self.train_seconds, 'clock': self.cfg.clock,
+            'wall_seconds': self.wall_seconds, 'best_score': self.best_score,
             'generator': self.generator.state_dict(),
             'discriminator': self.discriminator.state_dict(),
             'opt_g': self.opt_g.state_dict(), 'opt_d': self.opt_d.state_dict(),
@@ -149,8 +205,21 @@ class Trainer:
             self.log.scalars('train', losses, self.step)
         if self.cfg.image_every and self.step % self.cfg.image_every == 0:
             self.log.panel(self.generator, batch, self.step, self.device)
-        if self.cfg.checkpoint_every and self.step % self.cfg.checkpoint_every == 0:
+        self._periodic_saves()
+
+    def _periodic_saves(self) -> None:
+        cfg, now = self.cfg, time.monotonic()
+        every_steps = cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0
+        every_minutes = cfg.checkpoint_minutes > 0 and (
+            now - self._last_save >= 60 * cfg.checkpoint_minutes)
+        if every_steps or every_minutes:
             self.save()
+            self._last_save = now
+        if cfg.snapshot_minutes > 0:
+            mark = int(self.train_seconds // (60 * cfg.snapshot_minutes))
+            before = int((self.train_seconds - self._step_seconds) // (60 * cfg.snapshot_minutes))
+            if mark > before:
+                self.save(f'snap_{round(mark * cfg.snapshot_minutes * 60):06d}s.pt')
 
     def _end_epoch(self) -> None:
         self.epoch += 1
@@ -159,29 +228,63 @@ class Trainer:
             metrics = validate(self.generator, self.val_set, self.device,
                                self.cfg.loss.alpha_ssim)
             self.log.scalars('val', metrics, self.step)
-            tqdm.write(f'epoch {self.epoch}: ' + json.dumps(
-                {k: round(v, 4) for k, v in metrics.items()}))
+            score = validation_score(metrics)
+            note = ''
+            if score < self.best_score:
+                self.best_score, note = score, ' (best so far: best.pt)'
+                self.save('best.pt')
+            tqdm.write(f'epoch {self.epoch}, step {self.step}: ' + json.dumps(
+                {k: round(v, 4) for k, v in metrics.items()}) + note)
         self.save()
+        self._last_save = time.monotonic()
+
+    def _total_steps(self) -> int:
+        per_epoch = len(self.train_set) // (self.cfg.batch_size * self.world)
+        total = self.cfg.epochs * per_epoch
+        return min(total, self.cfg.max_steps) if self.cfg.max_steps > 0 else total
+
+    def _expected_total(self, total: int) -> int:
+        """Estimate the last step: the step budget, or fewer when time runs out first."""
+        if self.cfg.max_minutes <= 0 or self.train_seconds <= 0:
+            return total
+        left_s = 60 * self.cfg.max_minutes - self.train_seconds
+        by_time = self.step + 1 + int(max(0.0, left_s) * self.step / self.train_seconds)
+        return min(self._total_steps(), by_time)
+
+    def _postfix(self, losses: dict[str, float]) -> dict[str, str]:
+        out = {'epoch': str(self.epoch + 1), 'G': f"{losses['generator']:.3f}",
+               'D': f"{losses['discriminator']:.3f}"}
+        if self.cfg.max_minutes > 0:
+            left = max(0.0, self.cfg.max_minutes - self.train_seconds / 60)
+            out['budget_left'] = f'{left:.1f}min'
+        return out
 
     def fit(self) -> dict[str, float]:
-        """Train until ``epochs`` or ``max_steps``; return the last step's losses."""
+        """Train until ``epochs``, ``max_steps`` or ``max_minutes``; return the last losses."""
         if self.rank == 0:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             save_config(self.cfg, self.out_dir / 'config.yaml')
         losses: dict[str, float] = {}
+        self._clock = (self._now(), time.monotonic())
+        bar = tqdm(total=self._total_steps(), initial=self.step, disable=self.rank != 0,
+                   desc='train', unit='step', dynamic_ncols=True)
         while not self._finished():
             batches = self._epoch_batches()
-            bar = tqdm(self._loader(batches[self.batch_in_epoch:]), total=len(batches),
-                       initial=self.batch_in_epoch, disable=self.rank != 0,
-                       desc=f'epoch {self.epoch + 1}/{self.cfg.epochs}', unit='batch')
-            for batch in bar:
+            for batch in self._loader(batches[self.batch_in_epoch:]):
+                before = self.train_seconds
                 losses = self._train_one(batch)
+                self._tick()
+                self._step_seconds = self.train_seconds - before
                 self._after_step(losses, batch)
-                bar.set_postfix(G=f"{losses['generator']:.3f}", D=f"{losses['discriminator']:.3f}")
+                bar.total = self._expected_total(bar.total)
+                bar.update(1)
+                bar.set_postfix(self._postfix(losses), refresh=False)
                 if self._finished():
                     break
             if self.batch_in_epoch >= len(batches):
                 self._end_epoch()
+                self._tick()
+        bar.close()
         self.save()
         self.log.close()
         if self.world > 1:

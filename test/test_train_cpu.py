@@ -1,0 +1,94 @@
+# Copyright 2026 The sorghum_depth Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Training on a CPU: threads, time budget, best.pt, snapshots, resume logs, hints."""
+
+import json
+from pathlib import Path
+
+import pytest
+from sorghum_depth_training import export, train
+from sorghum_depth_training.checkpoint import load_checkpoint
+from sorghum_depth_training.synthetic import write_synthetic
+import torch
+
+TINY = ['--set', 'batch_size=2', '--set', 'data.height=64', '--set', 'data.width=192',
+        '--set', 'generator.enc_channels=[8,16,32,32,64,64]',
+        '--set', 'generator.dec_channels=[8,16,16,32,32,64]',
+        '--set', 'discriminator.base_channels=16', '--set', 'data.num_workers=0',
+        '--set', 'log_every=1', '--set', 'image_every=0']
+
+
+@pytest.fixture(scope='module')
+def synth(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp('synth') / 'field'
+    write_synthetic(out, count=10, seed=3, width=384, height=128)
+    return out
+
+
+def _train(*args) -> int:
+    return train.main([str(a) for a in args])
+
+
+def _logged_steps(run: Path) -> list[int]:
+    lines = (run / 'losses.jsonl').read_text().splitlines()
+    return [json.loads(x)['step'] for x in lines if '"train"' in x]
+
+
+def test_resumed_run_logs_every_step_once(synth, tmp_path):
+    run = tmp_path / 'run'
+    assert _train('--data', synth, '--out', run, *TINY, '--set', 'max_steps=3') == 0
+    at_3 = (run / 'checkpoints' / 'last.pt').read_bytes()
+    assert _train('--out', run, '--resume', '--set', 'max_steps=6') == 0
+    # killed after logging steps 4-6 but before saving them: last.pt is still step 3
+    (run / 'checkpoints' / 'last.pt').write_bytes(at_3)
+    assert _train('--out', run, '--resume', '--set', 'max_steps=8') == 0
+    assert _logged_steps(run) == list(range(1, 9))
+
+
+def test_best_checkpoint_is_kept_and_exports(synth, tmp_path):
+    run = tmp_path / 'run'
+    assert _train('--data', synth, '--out', run, *TINY, '--set', 'max_steps=12') == 0
+    best = load_checkpoint(run / 'checkpoints' / 'best.pt')
+    last = load_checkpoint(run / 'checkpoints' / 'last.pt')
+    val = [json.loads(x) for x in (run / 'losses.jsonl').read_text().splitlines()
+           if '"val"' in x]
+    assert len(val) == 3          # 9 training pairs, batch 2: 4 steps an epoch
+    assert best['best_score'] == pytest.approx(min(v['gt_abs_rel'] for v in val))
+    assert best['step'] in {v['step'] for v in val} and best['step'] <= last['step']
+    assert export.main([str(run / 'checkpoints' / 'best.pt'), str(tmp_path / 'm.ts')]) == 0
+
+
+def test_time_budget_snapshots_and_threads(synth, tmp_path):
+    run = tmp_path / 'run'
+    threads = torch.get_num_threads()
+    try:
+        assert _train('--data', synth, '--out', run, *TINY, '--set', 'max_minutes=0.1',
+                      '--set', 'snapshot_minutes=0.05', '--set', 'threads=1',
+                      '--set', 'epochs=100000') == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+    last = load_checkpoint(run / 'checkpoints' / 'last.pt')
+    assert 6.0 <= last['train_seconds'] < 30.0
+    snaps = sorted(p.name for p in (run / 'checkpoints').glob('snap_*.pt'))
+    assert snaps[:2] == ['snap_000003s.pt', 'snap_000006s.pt']
+
+
+def test_hints_are_computed_on_first_use_and_trained_on(synth, tmp_path):
+    run = tmp_path / 'run'
+    assert _train('--data', synth, '--out', run, *TINY, '--set', 'max_steps=2',
+                  '--set', 'loss.w_hint=1') == 0
+    assert len(list((synth / 'hints').glob('*.npz'))) == 10
+    rows = [json.loads(x) for x in (run / 'losses.jsonl').read_text().splitlines()
+            if '"train"' in x]
+    assert all(r['hint'] > 0 for r in rows)
+
+
+@pytest.mark.parametrize('override,message', [
+    ('threads=-1', 'threads'), ('max_minutes=-2', 'max_minutes'),
+    ('loss.w_hint=-1', 'loss.w_hint'), ('discriminator.downsample=3', 'downsample'),
+    ('generator.encoder=vgg', 'encoder must be one of'),
+])
+def test_bad_values_are_named(synth, tmp_path, capsys, override, message):
+    assert _train('--data', synth, '--out', tmp_path / 'run', '--set', override) == 2
+    assert message in capsys.readouterr().err
