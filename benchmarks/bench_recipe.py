@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+# Copyright 2026 The sorghum_depth Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Recipe benchmark: held-out depth error against CPU minutes, one training recipe each.
+
+Every variant trains on the same data for the same CPU budget (one torch thread, no
+loader workers, budget counted on the process's CPU clock, so other load on the machine
+does not change it; ``--parallel`` variants at a time, one per core), keeps a snapshot
+every ``--snapshot`` CPU minutes, and every snapshot is exported and scored on the
+held-out sets of ``recipe_eval``:
+
+  train: KITTI odometry seq1 + the first 35 frames of seq2 (KITTI rig, 0.54 m) and
+         synthetic sorghum rows, seed 1000 (synthetic rig, 0.12 m): two rigs mixed.
+  test:  KITTI seq2 tail vs SGBM (metric), Middlebury 2003 (median-aligned, beside the
+         best constant), fresh synthetic rows (seed 2000) vs exact GT (metric).
+
+Writes ``results/recipe.json`` and ``results/recipe.png`` (error against CPU minutes).
+A variant whose run folder already holds a finished run is not trained again, so an
+interrupted benchmark continues where it stopped. Takes about
+``ceil(variants / parallel) * minutes`` plus evaluation; run it in the background:
+
+  nohup python benchmarks/bench_recipe.py --work /tmp/recipe > recipe.log 2>&1 &
+"""
+
+import argparse
+import json
+import os
+from pathlib import Path
+import subprocess
+import sys
+import time
+
+import matplotlib.pyplot as plt  # Agg is chosen automatically without a display
+from recipe_eval import DATA, HeldOut, HERE, score_model, score_sgbm
+from sorghum_depth_training.checkpoint import load_checkpoint
+from sorghum_depth_training.dataset_dir import load_dataset
+from sorghum_depth_training.hints import HintCache
+from sorghum_depth_training.synthetic import write_synthetic
+
+TODAY = ['generator.encoder=unet', 'data.height=128', 'data.width=448', 'optim.lr_g=2e-4',
+         'loss.w_hint=0', 'loss.w_gan=0.01']
+NEW = ['data.height=192', 'data.width=640', 'optim.lr_g=2e-4']
+PRETRAINED = ['generator.encoder=efficientnet_lite0']
+UNET = ['generator.encoder=unet']
+VARIANTS = {
+    'today': TODAY,
+    'pretrained': NEW + PRETRAINED + ['loss.w_hint=0', 'loss.w_gan=0.01'],
+    'hints': NEW + UNET + ['loss.w_hint=1', 'loss.w_gan=0.01'],
+    'both_gan0': NEW + PRETRAINED + ['loss.w_hint=1', 'loss.w_gan=0'],
+    'both_gan': NEW + PRETRAINED + ['loss.w_hint=1', 'loss.w_gan=0.01'],
+    'both_gan_fullres': NEW + PRETRAINED + ['loss.w_hint=1', 'loss.w_gan=0.01',
+                                            'loss.full_res=true'],
+}
+
+
+def _run(cmd: list[str]) -> None:
+    print('+', ' '.join(cmd), flush=True)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+
+
+def make_data(work: Path, synth_pairs: int) -> tuple[list[Path], Path]:
+    """Import KITTI and render synthetic rows once; return (training dirs, synthetic test)."""
+    kitti = DATA / 'kitti_odometry'
+    dirs = [work / 'data' / 'kitti_seq1', work / 'data' / 'kitti_seq2_head',
+            work / 'data' / 'synth_train']
+    if not (dirs[0] / 'calibration.yaml').is_file():
+        _run([sys.executable, '-m', 'sorghum_depth_training.folder_import',
+              str(kitti / 'seq1'), '-o', str(dirs[0]), '--overwrite'])
+    if not (dirs[1] / 'calibration.yaml').is_file():
+        _run([sys.executable, '-m', 'sorghum_depth_training.folder_import',
+              str(kitti / 'seq2'), '-o', str(dirs[1]), '--max-pairs', '35', '--overwrite'])
+    if not (dirs[2] / 'calibration.yaml').is_file():
+        write_synthetic(dirs[2], count=synth_pairs, seed=1000, width=640, height=192)
+    test = work / 'data' / 'synth_test'
+    if not (test / 'calibration.yaml').is_file():
+        write_synthetic(test, count=8, seed=2000, width=640, height=192)
+    for folder in dirs:          # once, before variants train side by side
+        HintCache(load_dataset(folder)).ensure()
+    return dirs, test
+
+
+def _finished(run: Path, minutes: float) -> bool:
+    last = run / 'checkpoints' / 'last.pt'
+    return last.is_file() and load_checkpoint(last).get('train_seconds', 0) >= 60 * minutes
+
+
+def _command(name: str, data: list[Path], run: Path, args: argparse.Namespace) -> list[str]:
+    sets = VARIANTS[name] + [
+        f'max_minutes={args.minutes}', f'snapshot_minutes={args.snapshot}', 'epochs=100000',
+        'threads=1', 'data.num_workers=0', 'batch_size=4', f'seed={args.seed}',
+        'image_every=0', 'checkpoint_minutes=5', 'clock=cpu']
+    cmd = [sys.executable, '-m', 'sorghum_depth_training.train', '--out', str(run),
+           '--data', *map(str, data)] + [x for s in sets for x in ('--set', s)]
+    if (run / 'checkpoints' / 'last.pt').is_file():
+        cmd += ['--resume']
+    return cmd
+
+
+def train_all(names: list[str], data: list[Path], work: Path, args) -> None:
+    """Train the variants, ``args.parallel`` at a time, each on one thread."""
+    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
+    todo = [n for n in names if not _finished(work / 'runs' / n, args.minutes)]
+    running: dict[str, subprocess.Popen] = {}
+    while todo or running:
+        while todo and len(running) < args.parallel:
+            name = todo.pop(0)
+            run = work / 'runs' / name
+            run.mkdir(parents=True, exist_ok=True)
+            log = open(run / 'train.log', 'a')
+            print(f'train {name}', flush=True)
+            running[name] = subprocess.Popen(_command(name, data, run, args), env=env,
+                                             stdout=log, stderr=subprocess.STDOUT)
+        time.sleep(10)
+        for name, proc in list(running.items()):
+            if proc.poll() is not None:
+                print(f'{name}: exit {proc.returncode}', flush=True)
+                if proc.returncode != 0:
+                    raise SystemExit(f'{name} failed; see {work / "runs" / name / "train.log"}')
+                del running[name]
+
+
+def _export(checkpoint: Path) -> Path:
+    model = checkpoint.with_suffix('.ts')
+    if not model.is_file():
+        _run([sys.executable, '-m', 'sorghum_depth_training.export', str(checkpoint),
+              str(model)])
+    return model
+
+
+def evaluate_run(name: str, work: Path, held: HeldOut, batch: int) -> dict:
+    """Scores of every snapshot and of the final checkpoint of one variant."""
+    ckpts = work / 'runs' / name / 'checkpoints'
+    last = load_checkpoint(ckpts / 'last.pt')
+    curve = []
+    for snap in sorted(ckpts.glob('snap_*.pt')) + [ckpts / 'last.pt']:
+        state = load_checkpoint(snap)
+        row = {'checkpoint': snap.name, 'minutes': state['train_seconds'] / 60,
+               'step': state['step']}
+        row.update(score_model(_export(snap), held))
+        curve.append(row)
+        print(name, snap.name, json.dumps({k: row[k] for k in ('minutes', 'step')}),
+              'kitti mae_pct %.1f, mb worst ratio %.2f, synth abs_rel %.3f' % (
+                  row['kitti_metric']['mae_pct'], row['middlebury_worst_ratio'],
+                  row['synthetic_metric']['abs_rel']), flush=True)
+    return {'overrides': VARIANTS[name], 'steps': last['step'],
+            'train_minutes': last['train_seconds'] / 60,
+            'pairs_per_s': last['step'] * batch / last['train_seconds'],
+            'final': curve[-1], 'curve': curve}
+
+
+def plot(results: dict, path: Path) -> None:
+    """Held-out error against CPU minutes, one line per variant, one panel per set."""
+    panels = (('KITTI seq2 tail, metric: mae_pct %', lambda r: r['kitti_metric']['mae_pct']),
+              ('Middlebury, median-aligned: worst mae_pct / best constant',
+               lambda r: r['middlebury_worst_ratio']),
+              ('Synthetic rows, metric: abs_rel', lambda r: r['synthetic_metric']['abs_rel']))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for ax, (title, get) in zip(axes, panels):
+        for name, res in results.items():
+            ax.plot([r['minutes'] for r in res['curve']], [get(r) for r in res['curve']],
+                    marker='o', label=name)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel('CPU minutes of training (1 thread)')
+    axes[0].axhline(15, color='grey', ls=':', lw=1)
+    axes[1].axhline(0.5, color='grey', ls=':', lw=1)
+    axes[2].axhline(0.15, color='grey', ls=':', lw=1)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main() -> None:
+    """Train every variant, score every snapshot, write JSON and the plot."""
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--variants', nargs='+', default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument('--minutes', type=float, default=30.0, help='CPU minutes per variant')
+    p.add_argument('--snapshot', type=float, default=5.0, help='minutes between snapshots')
+    p.add_argument('--parallel', type=int, default=2, help='variants trained at once')
+    p.add_argument('--synth-pairs', type=int, default=100, help='synthetic training rows')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--work', type=Path, required=True, help='scratch folder (reused)')
+    p.add_argument('--out', type=Path, default=HERE / 'results')
+    args = p.parse_args()
+    data, synth_test = make_data(args.work, args.synth_pairs)
+    start = time.time()
+    train_all(args.variants, data, args.work, args)
+    held = HeldOut.load(synth_test)
+    results = {n: evaluate_run(n, args.work, held, 4) for n in args.variants}
+    args.out.mkdir(parents=True, exist_ok=True)
+    plot(results, args.out / 'recipe.png')
+    summary = {'settings': {k: str(v) for k, v in vars(args).items()} | {
+        'cpu_count': os.cpu_count(), 'wall_minutes': (time.time() - start) / 60},
+        'middlebury_best_constant_mae_pct': held.middlebury_floor,
+        'sgbm': score_sgbm(held), 'variants': results}
+    (args.out / 'recipe.json').write_text(json.dumps(summary, indent=2))
+    print(json.dumps({n: r['final'] for n, r in results.items()}, indent=1))
+
+
+if __name__ == '__main__':
+    main()
