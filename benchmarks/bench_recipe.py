@@ -10,10 +10,12 @@ does not change it; ``--parallel`` variants at a time, one per core), keeps a sn
 every ``--snapshot`` CPU minutes, and every snapshot is exported and scored on the
 held-out sets of ``recipe_eval``:
 
-  train: KITTI odometry seq1 + the first 35 frames of seq2 (KITTI rig, 0.54 m) and
-         synthetic sorghum rows, seed 1000 (synthetic rig, 0.12 m): two rigs mixed.
+  train: KITTI odometry seq1 + the first 35 frames of seq2 (KITTI rig, 0.54 m); the
+         'mixed_rigs' variant adds the EuRoC bag, extracted and rectified (a 0.11 m
+         indoor rig), and synthetic sorghum rows, seed 1000 (a 0.12 m rig).
   test:  KITTI seq2 tail vs SGBM (metric), Middlebury 2003 (median-aligned, beside the
-         best constant), fresh synthetic rows (seed 2000) vs exact GT (metric).
+         best constant); for the mixed variant also each other rig's metric accuracy:
+         EuRoC's validation tail vs SGBM, fresh synthetic rows (seed 2000) vs exact GT.
 
 Writes ``results/recipe.json`` and ``results/recipe.png`` (error against CPU minutes).
 A variant whose run folder already holds a finished run is not trained again, so an
@@ -32,25 +34,32 @@ import sys
 import time
 
 import matplotlib.pyplot as plt  # Agg is chosen automatically without a display
-from recipe_eval import DATA, HeldOut, HERE, score_model, score_sgbm
+from recipe_eval import DATA, gan_check, HeldOut, HERE, score_model, score_sgbm
 from sorghum_depth_training.checkpoint import load_checkpoint
 from sorghum_depth_training.dataset_dir import load_dataset
-from sorghum_depth_training.hints import HintCache
+from sorghum_depth_training.hints import HintCache, pair_hints
 from sorghum_depth_training.synthetic import write_synthetic
 
+# Today's recipe as docs/training.md measured it (bench_train.py): from scratch, 128x448.
 TODAY = ['generator.encoder=unet', 'data.height=128', 'data.width=448', 'optim.lr_g=2e-4',
-         'loss.w_hint=0', 'loss.w_gan=0.01']
-NEW = ['data.height=192', 'data.width=640', 'optim.lr_g=2e-4']
-PRETRAINED = ['generator.encoder=efficientnet_lite0']
-UNET = ['generator.encoder=unet']
+         'optim.decay_at=0', 'loss.w_hint=0', 'loss.w_gan=0.01',
+         'discriminator.base_channels=64', 'discriminator.downsample=1']
+# What every new variant shares: a higher rate with monodepth2's step decay, and a
+# discriminator sized for a CPU (32 channels, views at 1/2 size).
+NEW = ['optim.lr_g=5e-4', 'optim.decay_at=0.75', 'discriminator.base_channels=32',
+       'discriminator.downsample=2']
+PRETRAINED = ['generator.encoder=efficientnet_lite0', 'data.height=128', 'data.width=416']
+UNET = ['generator.encoder=unet', 'data.height=128', 'data.width=448']   # multiples of 64
+BOTH = NEW + PRETRAINED + ['loss.w_hint=1']
+# name -> (config overrides, training data: 'kitti' or 'mixed' = KITTI + synthetic rows)
 VARIANTS = {
-    'today': TODAY,
-    'pretrained': NEW + PRETRAINED + ['loss.w_hint=0', 'loss.w_gan=0.01'],
-    'hints': NEW + UNET + ['loss.w_hint=1', 'loss.w_gan=0.01'],
-    'both_gan0': NEW + PRETRAINED + ['loss.w_hint=1', 'loss.w_gan=0'],
-    'both_gan': NEW + PRETRAINED + ['loss.w_hint=1', 'loss.w_gan=0.01'],
-    'both_gan_fullres': NEW + PRETRAINED + ['loss.w_hint=1', 'loss.w_gan=0.01',
-                                            'loss.full_res=true'],
+    'today': (TODAY, 'kitti'),
+    'pretrained': (NEW + PRETRAINED + ['loss.w_hint=0', 'loss.w_gan=0.01'], 'kitti'),
+    'hints': (NEW + UNET + ['loss.w_hint=1', 'loss.w_gan=0.01'], 'kitti'),
+    'both_gan0': (BOTH + ['loss.w_gan=0'], 'kitti'),
+    'both_gan': (BOTH + ['loss.w_gan=0.01'], 'kitti'),
+    'both_gan_fullres': (BOTH + ['loss.w_gan=0.01', 'loss.full_res=true'], 'kitti'),
+    'both_gan_mixed_rigs': (BOTH + ['loss.w_gan=0.01'], 'mixed'),
 }
 
 
@@ -60,10 +69,15 @@ def _run(cmd: list[str]) -> None:
 
 
 def make_data(work: Path, synth_pairs: int) -> tuple[list[Path], Path]:
-    """Import KITTI and render synthetic rows once; return (training dirs, synthetic test)."""
+    """
+    Import KITTI, extract EuRoC, render synthetic rows, fill the hints caches, once.
+
+    :returns: (training dirs: the two KITTI ones first, then EuRoC and synthetic rows;
+        the synthetic test folder).
+    """
     kitti = DATA / 'kitti_odometry'
     dirs = [work / 'data' / 'kitti_seq1', work / 'data' / 'kitti_seq2_head',
-            work / 'data' / 'synth_train']
+            work / 'data' / 'euroc', work / 'data' / 'synth_train']
     if not (dirs[0] / 'calibration.yaml').is_file():
         _run([sys.executable, '-m', 'sorghum_depth_training.folder_import',
               str(kitti / 'seq1'), '-o', str(dirs[0]), '--overwrite'])
@@ -71,7 +85,10 @@ def make_data(work: Path, synth_pairs: int) -> tuple[list[Path], Path]:
         _run([sys.executable, '-m', 'sorghum_depth_training.folder_import',
               str(kitti / 'seq2'), '-o', str(dirs[1]), '--max-pairs', '35', '--overwrite'])
     if not (dirs[2] / 'calibration.yaml').is_file():
-        write_synthetic(dirs[2], count=synth_pairs, seed=1000, width=640, height=192)
+        _run([sys.executable, '-m', 'sorghum_depth_training.extract',
+              str(DATA / 'euroc_v101_stereo_bag'), '-o', str(dirs[2]), '--overwrite'])
+    if not (dirs[3] / 'calibration.yaml').is_file():
+        write_synthetic(dirs[3], count=synth_pairs, seed=1000, width=640, height=192)
     test = work / 'data' / 'synth_test'
     if not (test / 'calibration.yaml').is_file():
         write_synthetic(test, count=8, seed=2000, width=640, height=192)
@@ -80,13 +97,28 @@ def make_data(work: Path, synth_pairs: int) -> tuple[list[Path], Path]:
     return dirs, test
 
 
+def hint_cost(dirs: list[Path], pairs: int = 3) -> dict[str, float]:
+    """Seconds to compute one pair's hints (both views), per dataset (its image size)."""
+    out = {}
+    for folder in dirs[1:]:
+        dataset = load_dataset(folder)
+        start = time.perf_counter()
+        for name in dataset.names()[:pairs]:
+            pair_hints(*dataset.read_pair(name))
+        size = f'{dataset.calib.width}x{dataset.calib.height}'
+        out[f'{folder.name} ({size})'] = (time.perf_counter() - start) / pairs
+    return out
+
+
 def _finished(run: Path, minutes: float) -> bool:
     last = run / 'checkpoints' / 'last.pt'
     return last.is_file() and load_checkpoint(last).get('train_seconds', 0) >= 60 * minutes
 
 
 def _command(name: str, data: list[Path], run: Path, args: argparse.Namespace) -> list[str]:
-    sets = VARIANTS[name] + [
+    overrides, which = VARIANTS[name]
+    data = data if which == 'mixed' else data[:2]     # KITTI: the first two
+    sets = overrides + [
         f'max_minutes={args.minutes}', f'snapshot_minutes={args.snapshot}', 'epochs=100000',
         'threads=1', 'data.num_workers=0', 'batch_size=4', f'seed={args.seed}',
         'image_every=0', 'checkpoint_minutes=5', 'clock=cpu']
@@ -137,13 +169,13 @@ def evaluate_run(name: str, work: Path, held: HeldOut, batch: int) -> dict:
         state = load_checkpoint(snap)
         row = {'checkpoint': snap.name, 'minutes': state['train_seconds'] / 60,
                'step': state['step']}
-        row.update(score_model(_export(snap), held))
+        row.update(score_model(_export(snap), held, VARIANTS[name][1] == 'mixed'))
         curve.append(row)
         print(name, snap.name, json.dumps({k: row[k] for k in ('minutes', 'step')}),
               'kitti mae_pct %.1f, mb worst ratio %.2f, synth abs_rel %.3f' % (
                   row['kitti_metric']['mae_pct'], row['middlebury_worst_ratio'],
-                  row['synthetic_metric']['abs_rel']), flush=True)
-    return {'overrides': VARIANTS[name], 'steps': last['step'],
+                  row.get('synthetic_metric', {}).get('abs_rel', float('nan'))), flush=True)
+    return {'overrides': VARIANTS[name][0], 'data': VARIANTS[name][1], 'steps': last['step'],
             'train_minutes': last['train_seconds'] / 60,
             'pairs_per_s': last['step'] * batch / last['train_seconds'],
             'final': curve[-1], 'curve': curve}
@@ -158,6 +190,8 @@ def plot(results: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for ax, (title, get) in zip(axes, panels):
         for name, res in results.items():
+            if 'synthetic' in title and res['data'] != 'mixed':
+                continue
             ax.plot([r['minutes'] for r in res['curve']], [get(r) for r in res['curve']],
                     marker='o', label=name)
         ax.set_title(title, fontsize=10)
@@ -186,13 +220,19 @@ def main() -> None:
     data, synth_test = make_data(args.work, args.synth_pairs)
     start = time.time()
     train_all(args.variants, data, args.work, args)
-    held = HeldOut.load(synth_test)
+    held = HeldOut.load(synth_test, data[2])
     results = {n: evaluate_run(n, args.work, held, 4) for n in args.variants}
+    for name, res in results.items():
+        if 'loss.w_gan=0' not in res['overrides']:
+            dirs = data if res['data'] == 'mixed' else data[:2]
+            res['gan_check'] = gan_check(args.work / 'runs' / name / 'checkpoints' / 'last.pt',
+                                         dirs)
     args.out.mkdir(parents=True, exist_ok=True)
     plot(results, args.out / 'recipe.png')
     summary = {'settings': {k: str(v) for k, v in vars(args).items()} | {
         'cpu_count': os.cpu_count(), 'wall_minutes': (time.time() - start) / 60},
         'middlebury_best_constant_mae_pct': held.middlebury_floor,
+        'hints_seconds_per_pair': hint_cost(data),
         'sgbm': score_sgbm(held), 'variants': results}
     (args.out / 'recipe.json').write_text(json.dumps(summary, indent=2))
     print(json.dumps({n: r['final'] for n, r in results.items()}, indent=1))

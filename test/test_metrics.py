@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 from sorghum_depth_training.metrics import (
-    depth_errors, disparity_errors, evaluate_disparity, mean_metrics, median_scale,
+    best_constant_disparity, depth_errors, disparity_errors, evaluate_disparity, mean_metrics, median_scale,
     valid_gt_mask)
 
 # err = [0.5, 2.5, 4, 0, 4, 3], rel = [0.05, 0.125, 0.1, 0, 0.04, 0.05]
@@ -105,3 +105,15 @@ def test_mean_metrics_ignores_nan():
             {'alignment': 'metric', 'mae_px': 3.0, 'd1': 4.0}]
     m = mean_metrics(rows)
     assert m == {'mae_px': 2.0, 'd1': 4.0, 'n_pairs': 2}
+
+
+def test_best_constant_disparity_is_the_lowest_mae_pct_constant():
+    gt = np.array([[1.0, 2.0, 4.0, 8.0, 0.0]])
+    best = best_constant_disparity(gt)
+    valid = gt[gt > 0]
+
+    def mae_pct(c):
+        return np.mean(np.abs(c - valid) / valid)
+    assert best in valid
+    assert all(mae_pct(best) <= mae_pct(c) + 1e-12 for c in np.linspace(0.5, 10, 400))
+    assert np.isnan(best_constant_disparity(np.zeros((2, 2))))

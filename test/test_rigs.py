@@ -63,6 +63,15 @@ def test_each_rig_gets_its_own_scale(rigs):
     assert [r['baseline_m'] for r in calib['rigs']] == pytest.approx([0.12, 0.24])
 
 
+def test_the_rig_with_the_smallest_disparities_is_the_reference(rigs):
+    """Listed second, the narrow rig is still the reference: no rig needs outputs above 1x."""
+    swapped = rigs[::-1]
+    assert rig_calibration(swapped)['baseline_m'] == pytest.approx(0.12)
+    assert rig_calibration(swapped)['reference'] == 1
+    data = PairDataset(swapped, 'val', (H, W))
+    assert data.rig_scales == pytest.approx([2.0, 1.0])
+
+
 def test_reference_disparity_rebuilds_both_rigs_only_when_scaled(rigs):
     items = [PairDataset([ds], 'train', (H, W))[0] for ds in rigs]     # scene 000000
     left = torch.stack([it['left'] for it in items])

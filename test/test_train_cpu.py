@@ -92,3 +92,17 @@ def test_hints_are_computed_on_first_use_and_trained_on(synth, tmp_path):
 def test_bad_values_are_named(synth, tmp_path, capsys, override, message):
     assert _train('--data', synth, '--out', tmp_path / 'run', '--set', override) == 2
     assert message in capsys.readouterr().err
+
+
+def test_learning_rates_drop_at_the_decay_point(synth, tmp_path):
+    run = tmp_path / 'run'
+    assert _train('--data', synth, '--out', run, *TINY, '--set', 'max_steps=4',
+                  '--set', 'optim.decay_at=0.5', '--set', 'optim.lr_g=1e-3',
+                  '--set', 'optim.lr_d=2e-4') == 0
+    state = load_checkpoint(run / 'checkpoints' / 'last.pt')
+    assert state['opt_g']['param_groups'][0]['lr'] == pytest.approx(1e-4)
+    assert state['opt_d']['param_groups'][0]['lr'] == pytest.approx(2e-5)
+    assert _train('--data', synth, '--out', tmp_path / 'flat', *TINY, '--set', 'max_steps=2',
+                  '--set', 'optim.lr_g=1e-3') == 0
+    flat = load_checkpoint(tmp_path / 'flat' / 'checkpoints' / 'last.pt')
+    assert flat['opt_g']['param_groups'][0]['lr'] == pytest.approx(1e-3)

@@ -58,6 +58,26 @@ def valid_pred_mask(disp_px: np.ndarray) -> np.ndarray:
     return np.isfinite(d) & (np.nan_to_num(d, nan=-1.0, posinf=-1.0) >= 0)
 
 
+def best_constant_disparity(gt_disp_px: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """
+    The one disparity with the lowest ``mae_pct`` on a pair: the floor a model must beat.
+
+    ``mean(|c - d| / d)`` is a weighted L1 in ``c`` (weights ``1 / d``), minimised by the
+    weighted median of the GT. Median alignment turns any constant into ``median(d)``,
+    whose error is at least this one's.
+
+    :param gt_disp_px: (H, W) GT disparity in px (0, NaN = unknown).
+    :param mask: optional (H, W) bool evaluation mask.
+    :returns: the constant in px; NaN when no pixel has GT.
+    """
+    gt = np.asarray(gt_disp_px, np.float64)[valid_gt_mask(gt_disp_px, mask)]
+    if gt.size == 0:
+        return float('nan')
+    order = np.sort(gt)
+    weights = np.cumsum(1.0 / order)
+    return float(order[np.searchsorted(weights, weights[-1] / 2)])
+
+
 def median_scale(pred_px: np.ndarray, gt_px: np.ndarray) -> float:
     """
     Scale that maps the prediction's median onto the GT's median.

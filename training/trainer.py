@@ -22,7 +22,7 @@ from tqdm import tqdm
 from .checkpoint import (check_model_config, git_revision, load_checkpoint, restore_rng_state,
                          rng_state, save_checkpoint)
 from .config import save_config, TrainConfig
-from .data import augment_batch, open_datasets, PairDataset
+from .data import augment_batch, open_datasets, PairDataset, reference_rig
 from .dataset_dir import DatasetError
 from .discriminator import PatchDiscriminator
 from .generator import Generator
@@ -47,14 +47,15 @@ def validation_score(metrics: dict[str, float]) -> float:
 
 def rig_calibration(datasets: list) -> dict:
     """
-    Baseline and fx / W of the reference rig (the first folder), recorded in checkpoints.
+    Baseline and fx / W of the reference rig (``data.reference_rig``) for checkpoints.
 
     The generator's output is the reference rig's disparity (``step.rig_disparities``
     scales it to each sample's rig), so the reference rig's geometry turns it into depth.
     """
-    calib = datasets[0].calib
+    ref = reference_rig(datasets)
+    calib = datasets[ref].calib
     return {'baseline_m': calib.baseline_m, 'fx_over_width': calib.fx / calib.width,
-            'rigs': [{'baseline_m': d.calib.baseline_m, 'fx_over_width': d.calib.fx
+            'reference': ref, 'rigs': [{'baseline_m': d.calib.baseline_m, 'fx_over_width': d.calib.fx
                       / d.calib.width, 'path': str(d.root)} for d in datasets]}
 
 
@@ -122,9 +123,6 @@ class Trainer:
         self.discriminator.load_state_dict(state['discriminator'])
         self.opt_g.load_state_dict(state['opt_g'])
         self.opt_d.load_state_dict(state['opt_d'])
-        for opt, lr in ((self.opt_g, self.cfg.optim.lr_g), (self.opt_d, self.cfg.optim.lr_d)):
-            for group in opt.param_groups:    # the config wins over the saved rates
-                group['lr'] = lr
         self.step, self.epoch = state['step'], state['epoch']
         self.batch_in_epoch = state['batch_in_epoch']
         self.train_seconds = float(state.get('train_seconds', 0.0))
@@ -145,7 +143,25 @@ class Trainer:
                           pin_memory=self.device.type == 'cuda',
                           persistent_workers=False)
 
+    def progress(self) -> float:
+        """Share of the run's budget done: the largest of steps, minutes and epochs."""
+        cfg = self.cfg
+        done = [self.epoch / cfg.epochs]
+        if cfg.max_steps > 0:
+            done.append(self.step / cfg.max_steps)
+        if cfg.max_minutes > 0:
+            done.append(self.train_seconds / (60 * cfg.max_minutes))
+        return max(done)
+
+    def _set_learning_rates(self) -> None:
+        o = self.cfg.optim
+        factor = o.decay_factor if 0 < o.decay_at <= self.progress() else 1.0
+        for opt, lr in ((self.opt_g, o.lr_g), (self.opt_d, o.lr_d)):
+            for group in opt.param_groups:
+                group['lr'] = lr * factor
+
     def _train_one(self, batch: dict) -> dict[str, float]:
+        self._set_learning_rates()
         gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.step)
         left = batch['left'].to(self.device, non_blocking=True)
         right = batch['right'].to(self.device, non_blocking=True)
