@@ -41,6 +41,7 @@ setup(
             'sorghum-depth-extract = sorghum_depth_training.extract:main',
             'sorghum-depth-import = sorghum_depth_training.folder_import:main',
             'sorghum-depth-synth = sorghum_depth_training.synthetic:main',
+            'sorghum-depth-hints = sorghum_depth_training.hints:main',
             'sorghum-depth-evaluate = sorghum_depth_training.evaluate:main',
             'sorghum-depth-infer-bag = sorghum_depth_training.infer_bag:main',
         ],

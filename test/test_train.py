@@ -20,6 +20,7 @@ import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY = ['--set', 'batch_size=2', '--set', 'data.height=128', '--set', 'data.width=256',
+        '--set', 'generator.encoder=unet', '--set', 'loss.w_hint=0',
         '--set', 'generator.enc_channels=[8,16,32,32,64,64]',
         '--set', 'generator.dec_channels=[8,16,16,32,32,64]',
         '--set', 'discriminator.base_channels=16', '--set', 'data.num_workers=0',
@@ -104,7 +105,7 @@ def test_torchrun_two_cpu_processes(synth, tmp_path):
     (['--data', '{tmp}/nowhere'], 2, 'nowhere'),
     (['--data', '{tmp}/empty'], 2, 'empty'),
     (['--data', '{synth}', '--set', 'loss.w_gann=1'], 2, 'loss.w_gann'),
-    (['--data', '{synth}', '--set', 'data.width=300'], 2, 'multiples of 64'),
+    (['--data', '{synth}', '--set', 'data.width=300'], 2, 'multiples of 32'),
 ])
 def test_bad_input_is_named_and_exits_2(synth, tmp_path, capsys, args, code, message):
     (tmp_path / 'empty').mkdir()

@@ -7,7 +7,7 @@ A run folder gets the resolved config as ``config.yaml``; checkpoints carry it t
 model and its training can always be rebuilt.
 """
 
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, MISSING
 import hashlib
 import json
 from pathlib import Path
@@ -26,11 +26,12 @@ class ConfigError(ValueError):
 
 @dataclass
 class DataConfig:
-    """Where the pairs come from and the training resolution (multiples of 64)."""
+    """Where the pairs come from and the training resolution (multiples of the
+    generator's ``divisor``: 32 for the pretrained encoders, 64 for ``unet``)."""
 
     dirs: list[str] = field(default_factory=list)
-    height: int = 256
-    width: int = 512
+    height: int = 128
+    width: int = 416
     num_workers: int = 2
 
 
@@ -44,11 +45,11 @@ class OptimConfig:
     0 = never), as monodepth2 does at 3/4 of its epochs.
     """
 
-    lr_g: float = 1e-4
+    lr_g: float = 5e-4
     lr_d: float = 1e-4
     betas_g: tuple[float, float] = (0.9, 0.999)
     betas_d: tuple[float, float] = (0.5, 0.999)
-    decay_at: float = 0.0
+    decay_at: float = 0.75
     decay_factor: float = 0.1
 
 
@@ -63,18 +64,34 @@ class AugmentConfig:
     colour: tuple[float, float] = (0.8, 1.2)
 
 
+def _recipe_generator() -> GeneratorConfig:
+    return GeneratorConfig(encoder='efficientnet_lite0')
+
+
+def _recipe_discriminator() -> DiscriminatorConfig:
+    return DiscriminatorConfig(base_channels=32, downsample=2)
+
+
 @dataclass
 class TrainConfig:
-    """Everything a training run needs besides the data itself."""
+    """
+    Everything a training run needs besides the data itself.
+
+    The defaults are the recipe measured by ``benchmarks/bench_recipe.py`` (see
+    ``docs/training.md``): an ImageNet-pretrained EfficientNet-Lite0 encoder, stereo
+    hints, the PatchGAN at 32 channels on half-size views, 128x416, batch 4. The network
+    dataclasses keep the published shapes as their own defaults (the from-scratch U-Net,
+    pix2pix's 64-channel PatchGAN).
+    """
 
     data: DataConfig = field(default_factory=DataConfig)
-    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
-    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    generator: GeneratorConfig = field(default_factory=_recipe_generator)
+    discriminator: DiscriminatorConfig = field(default_factory=_recipe_discriminator)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    batch_size: int = 8
-    epochs: int = 10
+    batch_size: int = 4
+    epochs: int = 100
     max_steps: int = 0
     seed: int = 0
     amp: bool = True
@@ -97,10 +114,26 @@ class TrainConfig:
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def _coerce(hint, value, key: str):
-    """Convert ``value`` to the field type ``hint`` (YAML reads 1e-4 as a string)."""
+def _section_default(cls: type, name: str) -> dict:
+    """The default of dataclass field ``name`` of ``cls`` as a dict ({} if it has none)."""
+    for f in fields(cls):
+        if f.name == name and f.default_factory is not MISSING:
+            value = f.default_factory()
+            return asdict(value) if is_dataclass(value) else {}
+    return {}
+
+
+def _coerce(hint, value, key: str, default: dict | None = None):
+    """
+    Convert ``value`` to the field type ``hint`` (YAML reads 1e-4 as a string).
+
+    A section (a dataclass field) starts from ``default``, the parent's default of it,
+    so a YAML that sets one key of a section keeps the recipe's other keys.
+    """
     if is_dataclass(hint):
-        return from_dict(hint, value or {}, f'{key}.')
+        if not isinstance(value or {}, dict):
+            raise ConfigError(f'config section "{key}" must be a mapping')
+        return from_dict(hint, {**(default or {}), **(value or {})}, f'{key}.')
     origin = typing.get_origin(hint)
     try:
         if hint is bool:
@@ -136,7 +169,7 @@ def from_dict(cls: type, values: dict, prefix: str = ''):
         if key not in known:
             raise ConfigError(f'unknown config key "{prefix}{key}" '
                               f'(known: {", ".join(sorted(known))})')
-        kwargs[key] = _coerce(hints[key], value, f'{prefix}{key}')
+        kwargs[key] = _coerce(hints[key], value, f'{prefix}{key}', _section_default(cls, key))
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as err:

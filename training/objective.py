@@ -35,7 +35,7 @@ class LossConfig:
     w_smooth: float = 0.1
     w_gan: float = 0.01
     gan_mode: str = 'lsgan'
-    w_hint: float = 0.0
+    w_hint: float = 1.0
     full_res: bool = False
 
     def to_dict(self) -> dict:
