@@ -31,7 +31,9 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sorghum_depth.bag_replay import BagPlayer
 from sorghum_depth.node_process import start_depth_node
 from sorghum_depth_training.dataset_dir import load_dataset
-from sorghum_depth_training.metrics import evaluate_disparity, mean_metrics
+from sorghum_depth_training.metrics import (best_constant_disparity, evaluate_disparity,
+                                            mean_metrics)
+from sorghum_depth_training.sgbm import sgbm_disparity
 from sorghum_depth_training.synthetic import write_synthetic
 from stereo_msgs.msg import DisparityImage
 
@@ -120,6 +122,26 @@ def score(recorder: Recorder, sent: dict, scene: Path) -> tuple[dict, list]:
     return mean_metrics(results), frames
 
 
+def baselines(scene: Path, names: list[str]) -> dict[str, dict]:
+    """
+    What the model's error should be read beside, on the same frames.
+
+    ``sgbm``: OpenCV SGBM on the true stereo pair (its valid pixels only, with its
+    density); ``best_constant``: the one disparity per frame with the lowest error given
+    the GT (an oracle: a model worse than it has learnt no depth).
+    """
+    dataset = load_dataset(scene)
+    calib, rows = dataset.calib, {'sgbm': [], 'best_constant': []}
+    for name in names:
+        left, right = ((x * 255).round().astype(np.uint8) for x in dataset.read_pair(name))
+        gt = dataset.read_disp_gt(name)
+        const = np.full(gt.shape, best_constant_disparity(gt), np.float32)
+        for key, pred in (('sgbm', sgbm_disparity(left, right)), ('best_constant', const)):
+            rows[key].append(evaluate_disparity(pred, gt, fx_px=calib.fx,
+                                                baseline_m=calib.baseline_m))
+    return {key: mean_metrics(r) for key, r in rows.items()}
+
+
 def _colour(values: np.ndarray, vmax: float) -> np.ndarray:
     scaled = np.clip(np.nan_to_num(values / vmax, nan=0.0), 0, 1)
     return cv2.applyColorMap((scaled * 255).astype(np.uint8), cv2.COLORMAP_MAGMA)
@@ -185,13 +207,19 @@ def main() -> int:
         return 1
     metrics, frames = score(recorder, sent, work / 'scene')
     write_panel(args.out / 'demo_panel.png', work / 'scene', frames[len(frames) // 2])
-    summary = {'accuracy_vs_gt': metrics, 'node': timing(recorder, sent), 'work': str(work)}
+    others = baselines(work / 'scene', [f[0] for f in frames])
+    summary = {'accuracy_vs_gt': metrics, 'beside': others, 'node': timing(recorder, sent),
+               'work': str(work)}
     (args.out / 'demo.json').write_text(json.dumps(summary, indent=2))
     m, t = metrics, summary['node']
-    print(f"4/4 {t['frames_out']}/{t['frames_sent']} frames: disparity error "
-          f"{m['mae_px']:.2f} px (bad_3 {m['bad_3']:.1f} %, d1 {m['d1']:.1f} %), depth "
-          f"abs_rel {m['abs_rel']:.3f}; node {t['rate_hz']:.1f} Hz, latency p50 "
-          f"{t['latency_p50_ms']:.0f} ms, p95 {t['latency_p95_ms']:.0f} ms")
+    print(f"4/4 {t['frames_out']}/{t['frames_sent']} frames; node {t['rate_hz']:.1f} Hz, "
+          f"latency p50 {t['latency_p50_ms']:.0f} ms, p95 {t['latency_p95_ms']:.0f} ms")
+    for label, row in (('model (left image only)', m),
+                       ('SGBM (stereo, valid pixels)', others['sgbm']),
+                       ('best constant disparity', others['best_constant'])):
+        print(f"    {label:28s} mae {row['mae_px']:5.2f} px, mae_pct {row['mae_pct']:5.1f} %, "
+              f"bad_3 {row['bad_3']:5.1f} %, abs_rel {row['abs_rel']:.3f}, "
+              f"density {row['density']:5.1f} %")
     print(f"panel: {args.out / 'demo_panel.png'}; figures: {args.out / 'demo.json'}")
     return 0
 
