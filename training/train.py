@@ -27,6 +27,7 @@ import yaml
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import ConfigError, load_config
 from .dataset_dir import DatasetError
+from .encoders import EncoderError
 from .trainer import Trainer, TrainingError
 
 
@@ -83,7 +84,7 @@ def _run(args: argparse.Namespace) -> int:
         rank, world, device = setup_distributed()
         trainer = Trainer(cfg, args.out, device, rank, world, resume)
         losses = trainer.fit()
-    except (ConfigError, DatasetError, CheckpointError) as err:
+    except (ConfigError, DatasetError, CheckpointError, EncoderError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
     except TrainingError as err:
