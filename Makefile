@@ -32,6 +32,9 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_extract.py
 	$(PY) benchmarks/bench_node.py
 	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_threads.py
+	$(PY) benchmarks/bench_threads.py --load
+	@echo "the recipe benchmark takes hours: $(PY) benchmarks/bench_recipe.py (docs/training.md)"
 
 clean:
 	rm -rf build install log *.egg-info demo_output

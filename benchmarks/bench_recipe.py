@@ -22,7 +22,7 @@ A variant whose run folder already holds a finished run is not trained again, so
 interrupted benchmark continues where it stopped. Takes about
 ``ceil(variants / parallel) * minutes`` plus evaluation; run it in the background:
 
-  nohup python benchmarks/bench_recipe.py --work /tmp/recipe > recipe.log 2>&1 &
+  nohup python benchmarks/bench_recipe.py > recipe.log 2>&1 &
 """
 
 import argparse
@@ -31,6 +31,7 @@ import os
 from pathlib import Path
 import subprocess
 import sys
+import tempfile
 import time
 
 import matplotlib.pyplot as plt  # Agg is chosen automatically without a display
@@ -214,7 +215,8 @@ def main() -> None:
     p.add_argument('--parallel', type=int, default=2, help='variants trained at once')
     p.add_argument('--synth-pairs', type=int, default=100, help='synthetic training rows')
     p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--work', type=Path, required=True, help='scratch folder (reused)')
+    p.add_argument('--work', type=Path, default=Path(tempfile.gettempdir()) / 'sorghum_recipe',
+                   help='scratch folder, reused by a later run (default: %(default)s)')
     p.add_argument('--out', type=Path, default=HERE / 'results')
     args = p.parse_args()
     data, synth_test = make_data(args.work, args.synth_pairs)

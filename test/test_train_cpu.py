@@ -64,17 +64,17 @@ def test_time_budget_snapshots_and_threads(synth, tmp_path):
     run = tmp_path / 'run'
     threads = torch.get_num_threads()
     try:
-        assert _train('--data', synth, '--out', run, *TINY, '--set', 'max_minutes=0.1',
+        assert _train('--data', synth, '--out', run, *TINY, '--set', 'max_minutes=0.15',
                       '--set', 'snapshot_minutes=0.05', '--set', 'threads=1',
                       '--set', 'epochs=100000') == 0
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(threads)
     last = load_checkpoint(run / 'checkpoints' / 'last.pt')
-    assert 6.0 <= last['train_seconds'] < 30.0
+    assert 9.0 <= last['train_seconds'] < 40.0
     snaps = sorted(p.name for p in (run / 'checkpoints').glob('snap_*.pt'))
-    assert snaps[0] == 'snap_000003s.pt'       # then one per 3 s crossed after a step
-    assert all(int(name[5:11]) % 3 == 0 for name in snaps)
+    marks = [int(name[5:11]) for name in snaps]
+    assert marks == list(range(3, 3 * len(marks) + 1, 3)) and len(marks) >= 2
 
 
 def test_hints_are_computed_on_first_use_and_trained_on(synth, tmp_path):

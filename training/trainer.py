@@ -88,7 +88,7 @@ class Trainer:
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), o.lr_d,
                                       tuple(o.betas_d))
         self.step = self.epoch = self.batch_in_epoch = 0
-        self.train_seconds, self.best_score, self._step_seconds = 0.0, math.inf, 0.0
+        self.train_seconds, self.best_score = 0.0, math.inf
         self.wall_seconds = 0.0
         self.git_revision = git_revision()    # the code this run loaded, not later commits
         if resume is not None:
@@ -98,6 +98,8 @@ class Trainer:
                              resume_step=self.step if resume is not None else None)
         self._last_save = time.monotonic()
         self._clock = (self._now(), self._last_save)
+        interval = 60 * cfg.snapshot_minutes
+        self._snapshot_mark = int(self.train_seconds // interval) if interval > 0 else 0
 
     def _prepare_hints(self) -> None:
         """Fill each dataset's hints cache (rank 0; the other processes wait)."""
@@ -233,8 +235,8 @@ class Trainer:
             self._last_save = now
         if cfg.snapshot_minutes > 0:
             mark = int(self.train_seconds // (60 * cfg.snapshot_minutes))
-            before = int((self.train_seconds - self._step_seconds) // (60 * cfg.snapshot_minutes))
-            if mark > before:
+            if mark > self._snapshot_mark:    # crossed after a step or during validation
+                self._snapshot_mark = mark
                 self.save(f'snap_{round(mark * cfg.snapshot_minutes * 60):06d}s.pt')
 
     def _end_epoch(self) -> None:
@@ -287,10 +289,8 @@ class Trainer:
         while not self._finished():
             batches = self._epoch_batches()
             for batch in self._loader(batches[self.batch_in_epoch:]):
-                before = self.train_seconds
                 losses = self._train_one(batch)
                 self._tick()
-                self._step_seconds = self.train_seconds - before
                 self._after_step(losses, batch)
                 bar.total = self._expected_total(bar.total)
                 bar.update(1)
