@@ -32,7 +32,7 @@ DATA = Path(os.environ.get('SORGHUM_DEPTH_DATA', HERE.parents[1] / 'shared' / 'd
 
 
 def dataset_heldout(folder: Path, split: str = 'val') -> list[StereoPair]:
-    """A dataset folder's ``split`` with SGBM disparity as pseudo-GT and its calibration."""
+    """Load a dataset folder's ``split`` with SGBM disparity as pseudo-GT and calibration."""
     dataset = load_dataset(folder)
     pairs = []
     for name in dataset.names(split):

@@ -124,7 +124,7 @@ def score(recorder: Recorder, sent: dict, scene: Path) -> tuple[dict, list]:
 
 def baselines(scene: Path, names: list[str]) -> dict[str, dict]:
     """
-    What the model's error should be read beside, on the same frames.
+    Compute what the model's error should be read beside, on the same frames.
 
     ``sgbm``: OpenCV SGBM on the true stereo pair (its valid pixels only, with its
     density); ``best_constant``: the one disparity per frame with the lowest error given

@@ -24,7 +24,10 @@ def test_demo_replays_a_bag_through_the_node_and_scores_it(tmp_path):
     assert 1 <= summary['node']['frames_out'] <= 4
     assert summary['accuracy_vs_gt']['mae_px'] > 0
     assert (out / 'demo_panel.png').stat().st_size > 10_000
-    assert 'disparity error' in done.stdout
+    assert summary['beside']['best_constant']['mae_pct'] > 0
+    assert summary['beside']['sgbm']['density'] > 0
+    for row in ('model (left image only)', 'SGBM (stereo, valid pixels)', 'best constant'):
+        assert row in done.stdout
 
 
 def test_demo_without_a_model_says_how_to_build_one(tmp_path):

@@ -76,12 +76,14 @@ class _ConstantModel:
         return np.full(rgb.shape[:2], 3.0, np.float32)
 
 
-def test_model_disparity_rescaled_to_the_pairs_baseline():
+def test_model_disparity_rescaled_to_the_pairs_rig():
     image = np.zeros((4, 5, 3), np.uint8)
     gt = np.full((4, 5), 0.6, np.float32)
     predictor = ModelPredictor(_ConstantModel())
-    with_calib = StereoPair('a', image, image, gt, None, 10.0, 0.1)
-    assert np.allclose(predictor(with_calib), 0.6)  # same depth on a 5x shorter baseline
+    same_lens = StereoPair('a', image, image, gt, None, 3.0, 0.1)  # fx / W = 0.6 as trained
+    assert np.allclose(predictor(same_lens), 0.6)  # same depth on a 5x shorter baseline
+    wider_fx = StereoPair('a', image, image, gt, None, 10.0, 0.1)  # fx / W = 2.0
+    assert np.allclose(predictor(wider_fx), 3.0 * 0.1 / 0.5 * 2.0 / 0.6)
     assert np.allclose(predictor(StereoPair('b', image, image, gt)), 3.0)
 
 

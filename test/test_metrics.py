@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 from sorghum_depth_training.metrics import (
-    best_constant_disparity, depth_errors, disparity_errors, evaluate_disparity, mean_metrics, median_scale,
-    valid_gt_mask)
+    best_constant_disparity, depth_errors, disparity_errors, evaluate_disparity, mean_metrics,
+    median_scale, valid_gt_mask)
 
 # err = [0.5, 2.5, 4, 0, 4, 3], rel = [0.05, 0.125, 0.1, 0, 0.04, 0.05]
 GT = np.array([10.0, 20.0, 40.0, 50.0, 100.0, 60.0])

@@ -26,8 +26,12 @@ class ConfigError(ValueError):
 
 @dataclass
 class DataConfig:
-    """Where the pairs come from and the training resolution (multiples of the
-    generator's ``divisor``: 32 for the pretrained encoders, 64 for ``unet``)."""
+    """
+    Where the pairs come from and the training resolution.
+
+    Height and width are multiples of the generator's ``divisor``: 32 for the pretrained
+    encoders, 64 for ``unet``.
+    """
 
     dirs: list[str] = field(default_factory=list)
     height: int = 128
@@ -115,7 +119,7 @@ class TrainConfig:
 
 
 def _section_default(cls: type, name: str) -> dict:
-    """The default of dataclass field ``name`` of ``cls`` as a dict ({} if it has none)."""
+    """Return the default of dataclass field ``name`` of ``cls`` as a dict ({} if none)."""
     for f in fields(cls):
         if f.name == name and f.default_factory is not MISSING:
             value = f.default_factory()

@@ -60,7 +60,7 @@ def valid_pred_mask(disp_px: np.ndarray) -> np.ndarray:
 
 def best_constant_disparity(gt_disp_px: np.ndarray, mask: np.ndarray | None = None) -> float:
     """
-    The one disparity with the lowest ``mae_pct`` on a pair: the floor a model must beat.
+    Return the one disparity with the lowest ``mae_pct`` on a pair: the floor to beat.
 
     ``mean(|c - d| / d)`` is a weighted L1 in ``c`` (weights ``1 / d``), minimised by the
     weighted median of the GT. Median alignment turns any constant into ``median(d)``,

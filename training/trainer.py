@@ -54,9 +54,10 @@ def rig_calibration(datasets: list) -> dict:
     """
     ref = reference_rig(datasets)
     calib = datasets[ref].calib
+    rigs = [{'baseline_m': d.calib.baseline_m, 'fx_over_width': d.calib.fx / d.calib.width,
+             'path': str(d.root)} for d in datasets]
     return {'baseline_m': calib.baseline_m, 'fx_over_width': calib.fx / calib.width,
-            'reference': ref, 'rigs': [{'baseline_m': d.calib.baseline_m, 'fx_over_width': d.calib.fx
-                      / d.calib.width, 'path': str(d.root)} for d in datasets]}
+            'reference': ref, 'rigs': rigs}
 
 
 class Trainer:
