@@ -161,6 +161,16 @@ def _export(checkpoint: Path) -> Path:
     return model
 
 
+def _scores(checkpoint: Path, held: HeldOut, other_rigs: bool) -> dict:
+    """Held-out scores of one checkpoint, cached beside it (the sets never change)."""
+    cache = checkpoint.with_suffix('.scores.json')
+    if cache.is_file() and cache.stat().st_mtime > checkpoint.stat().st_mtime:
+        return json.loads(cache.read_text())
+    scores = score_model(_export(checkpoint), held, other_rigs)
+    cache.write_text(json.dumps(scores))
+    return scores
+
+
 def evaluate_run(name: str, work: Path, held: HeldOut, batch: int) -> dict:
     """Scores of every snapshot and of the final checkpoint of one variant."""
     ckpts = work / 'runs' / name / 'checkpoints'
@@ -170,7 +180,7 @@ def evaluate_run(name: str, work: Path, held: HeldOut, batch: int) -> dict:
         state = load_checkpoint(snap)
         row = {'checkpoint': snap.name, 'minutes': state['train_seconds'] / 60,
                'step': state['step']}
-        row.update(score_model(_export(snap), held, VARIANTS[name][1] == 'mixed'))
+        row.update(_scores(snap, held, VARIANTS[name][1] == 'mixed'))
         curve.append(row)
         print(name, snap.name, json.dumps({k: row[k] for k in ('minutes', 'step')}),
               'kitti mae_pct %.1f, mb worst ratio %.2f, synth abs_rel %.3f' % (
@@ -191,10 +201,11 @@ def plot(results: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for ax, (title, get) in zip(axes, panels):
         for name, res in results.items():
-            if 'synthetic' in title and res['data'] != 'mixed':
-                continue
-            ax.plot([r['minutes'] for r in res['curve']], [get(r) for r in res['curve']],
-                    marker='o', label=name)
+            rows = [r for r in res['curve'] if 'synthetic' not in title or
+                    'synthetic_metric' in r]
+            if rows:
+                ax.plot([r['minutes'] for r in rows], [get(r) for r in rows], marker='o',
+                        label=name)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel('CPU minutes of training (1 thread)')
     axes[0].axhline(15, color='grey', ls=':', lw=1)
