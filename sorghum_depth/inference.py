@@ -7,6 +7,7 @@ ROS-free: the node converts messages to arrays and calls this; so do offline too
 """
 
 from dataclasses import dataclass
+import hashlib
 import json
 from pathlib import Path
 import time
@@ -21,6 +22,21 @@ METADATA_FILE = 'metadata.json'
 
 class ModelLoadError(RuntimeError):
     """The model file is missing, corrupt, or not a sorghum_depth export."""
+
+
+def weights_sha256(module: torch.nn.Module) -> str:
+    """
+    SHA-256 of every parameter and buffer of ``module``: names, dtypes, shapes and bytes.
+
+    Exported into the metadata and checked at load, so a corrupted or altered copy of a
+    model file is refused instead of run. Computed on the CPU before any fp16 cast.
+    """
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        array = tensor.detach().cpu().contiguous()
+        digest.update(f'{name}|{array.dtype}|{tuple(array.shape)}|'.encode())
+        digest.update(array.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def resolve_device(name: str = 'auto') -> torch.device:
@@ -127,6 +143,10 @@ def load_model(path: str | Path, device: str = 'auto', fp16: bool = False,
         metadata = {}
     if not str(metadata.get('format', '')).startswith('sorghum_depth.model/'):
         raise ModelLoadError(f'{path}: no sorghum_depth metadata.json inside the model')
+    expected = metadata.get('weights_sha256')
+    if expected is not None and weights_sha256(module) != expected:
+        raise ModelLoadError(f'{path}: the weights do not match the hash in its metadata '
+                             '(a corrupted or altered copy); export the model again')
     use_fp16 = fp16 and dev.type == 'cuda'
     module = module.half() if use_fp16 else module
     return DepthModel(module.eval(), metadata, dev, use_fp16)

@@ -5,6 +5,7 @@
 import json
 from pathlib import Path
 
+from sorghum_depth.inference import weights_sha256
 from sorghum_depth_training.export import ExportedDepth, METADATA_FILE, trace_generator
 from sorghum_depth_training.generator import Generator, GeneratorConfig
 import torch
@@ -23,6 +24,7 @@ def make_tiny_model(path: Path, height: int = 64, width: int = 128, baseline_m: 
             'max_disp_frac': TINY.max_disp_frac, 'baseline_m': baseline_m,
             'fx_over_width': fx_over_width, 'colour': 'rgb', 'input_range': [0.0, 1.0],
             'output': 'left disparity, px', 'post_process': False, 'config_hash': 'test',
-            'git_revision': 'test', 'torch_version': str(torch.__version__), 'train_step': 0}
+            'git_revision': 'test', 'torch_version': str(torch.__version__), 'train_step': 0,
+            'weights_sha256': weights_sha256(module)}
     module.save(str(path), _extra_files={METADATA_FILE: json.dumps(meta)})
     return Path(path)

@@ -21,6 +21,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from sorghum_depth.inference import weights_sha256
+
 from .checkpoint import CheckpointError, load_checkpoint
 from .generator import Generator, GeneratorConfig
 
@@ -133,6 +135,7 @@ def export(checkpoint: Path, out: Path, post_process: bool = False) -> tuple[dic
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f'.{out.name}.tmp')
+    meta['weights_sha256'] = weights_sha256(scripted)
     scripted.save(str(tmp), _extra_files={METADATA_FILE: json.dumps(meta, indent=2)})
     os.replace(tmp, out)
     loaded = torch.jit.load(str(out), map_location='cpu')
