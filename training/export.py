@@ -17,11 +17,10 @@ import os
 from pathlib import Path
 import sys
 
+from sorghum_depth.inference import weights_sha256
 import torch
 from torch import nn
 import torch.nn.functional as F
-
-from sorghum_depth.inference import weights_sha256
 
 from .checkpoint import CheckpointError, load_checkpoint
 from .generator import Generator, GeneratorConfig
