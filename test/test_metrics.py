@@ -37,10 +37,23 @@ def test_depth_errors_known_values():
     assert m['delta1'] == pytest.approx(50.0)
 
 
-def test_depth_capped_to_80_m():
-    # GT 500 m and prediction 100 m both become 80 m: no error
+def test_prediction_capped_to_80_m():
+    # GT 40 m; the prediction 100 m is capped to 80 m: abs_rel (80 - 40) / 40 = 1
+    m = depth_errors(np.array([0.5]), np.array([1.25]), 100.0, 0.5)
+    assert m['abs_rel'] == pytest.approx(1.0) and m['rmse'] == pytest.approx(40.0)
+
+
+def test_gt_outside_the_depth_range_is_excluded_not_clamped():
+    # fx * B = 50: GT depths 500 m (beyond 80 m), 10 m, 1e-4 m (below 1e-3 m).
+    # Clamping would score the 500 m pixel as 80 m against a 100 m prediction (80 after
+    # its cap): a perfect pixel that pulls abs_rel down. KITTI drops it instead.
+    gt = np.array([0.1, 5.0, 5e5])
+    pred = np.array([0.5, 10.0, 5e5])      # 100 m, 5 m, 1e-4 m
+    m = depth_errors(pred, gt, 100.0, 0.5)
+    assert m['abs_rel'] == pytest.approx(0.5)      # only the 10 m pixel: |5 - 10| / 10
+    assert m['rmse'] == pytest.approx(5.0) and m['delta1'] == 0.0
     m = depth_errors(np.array([0.5]), np.array([0.1]), 100.0, 0.5)
-    assert m['abs_rel'] == 0.0 and m['rmse'] == 0.0 and m['delta1'] == 100.0
+    assert math.isnan(m['abs_rel']) and math.isnan(m['delta1'])
 
 
 def test_median_alignment_undoes_global_scale():

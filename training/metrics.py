@@ -13,8 +13,9 @@ prediction, both in pixels of the same image width:
 * ``mae_px = mean |d' - d|`` (px); ``mae_pct = 100 * mean(|d' - d| / d)`` (%).
 * ``bad_k`` = % of pixels with ``|d' - d| > k`` px, k = 1, 2, 3.
 * ``d1`` = % of pixels with ``|d' - d| >= 3`` px AND ``|d' - d| / d >= 5 %`` (KITTI 2015).
-* with a calibration, on depth ``z = fx_px * baseline_m / d`` (m), both GT and
-  prediction capped to [1e-3, 80] m: ``abs_rel = mean(|z' - z| / z)``,
+* with a calibration, on depth ``z = fx_px * baseline_m / d`` (m), on the pixels whose
+  GT depth lies inside (1e-3, 80) m (GT outside is EXCLUDED, not clamped, as in KITTI's
+  evaluation), the prediction capped to [1e-3, 80] m: ``abs_rel = mean(|z' - z| / z)``,
   ``sq_rel = mean((z' - z)^2 / z)`` (m), ``rmse`` (m), ``rmse_log``, and ``delta1`` =
   % of pixels with ``max(z'/z, z/z') < 1.25``.
 
@@ -130,14 +131,18 @@ def depth_errors(pred_px: np.ndarray, gt_px: np.ndarray, fx_px: float,
     :param fx_px: focal length in px of the GT image.
     :param baseline_m: stereo baseline of the GT rig in metres.
 
-    :returns: ``abs_rel``, ``sq_rel`` (m), ``rmse`` (m), ``rmse_log``, ``delta1`` (%);
-        both depths capped to ``DEPTH_CAP_M``; NaN when there are no samples.
+    :returns: ``abs_rel``, ``sq_rel`` (m), ``rmse`` (m), ``rmse_log``, ``delta1`` (%) on
+        the samples whose GT depth lies inside ``DEPTH_CAP_M`` (the others are dropped, as
+        KITTI's evaluation does), the predicted depth capped to that range; NaN when no
+        sample is left.
     """
-    if pred_px.size == 0:
-        return {k: float('nan') for k in DEPTH_KEYS}
     lo, hi = DEPTH_CAP_M
-    z_p = np.clip(disparity_to_depth_m(pred_px, fx_px, baseline_m), lo, hi)
-    z_g = np.clip(disparity_to_depth_m(gt_px, fx_px, baseline_m), lo, hi)
+    z_g = disparity_to_depth_m(gt_px, fx_px, baseline_m)
+    inside = (z_g > lo) & (z_g < hi)
+    if not inside.any():
+        return {k: float('nan') for k in DEPTH_KEYS}
+    z_g = z_g[inside]
+    z_p = np.clip(disparity_to_depth_m(pred_px[inside], fx_px, baseline_m), lo, hi)
     diff = z_p - z_g
     ratio = np.maximum(z_p / z_g, z_g / z_p)
     return {'abs_rel': float(np.mean(np.abs(diff) / z_g)),
