@@ -69,8 +69,8 @@ def test_ssim_known_value_for_an_affine_pair():
     mu_y = 2 * mu_x + 0.1
     ssim = ((2 * mu_x * mu_y + SSIM_C1) * (4 * var_x + SSIM_C2)
             / ((mu_x ** 2 + mu_y ** 2 + SSIM_C1) * (5 * var_x + SSIM_C2)))
-    assert ssim_dissimilarity(x, y)[0, 0, 1, 1].item() == pytest.approx((1 - ssim) / 2,
-                                                                      rel=1e-12)
+    got = ssim_dissimilarity(x, y)[0, 0, 1, 1].item()
+    assert got == pytest.approx((1 - ssim) / 2, rel=1e-12)
 
 
 def test_appearance_known_value_and_zero_for_perfect_reconstruction():
@@ -100,7 +100,8 @@ def test_lr_consistency_prefers_the_consistent_right_disparity():
 
 
 def _slanted_plane(w: int, h: int = 4):
-    """Left and right disparity (fraction of width) of one slanted plane, exact.
+    """
+    Return the left and right disparity (fraction of width) of one slanted plane, exact.
 
     ``d_l(x) = a + b x``. The point at left column x is at right column
     ``x_r = x - W d_l(x)``, so ``d_r(x_r) = a + b (x_r + W a) / (1 - W b)``.
