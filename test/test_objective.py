@@ -4,9 +4,11 @@
 
 import pytest
 from sorghum_depth_training.discriminator import DiscriminatorConfig, PatchDiscriminator
+from sorghum_depth_training.losses import (appearance_map, lr_consistency_loss, scale_pyramid,
+                                           smoothness_loss)
 from sorghum_depth_training.objective import (compute_losses, discriminator_losses,
                                               LossConfig, reconstruct_views)
-from sorghum_depth_training.warp import reconstruct_left
+from sorghum_depth_training.warp import reconstruct_left, reconstruct_right
 import torch
 
 KEYS = {'appearance', 'lr_consistency', 'smoothness', 'gan_g', 'generator',
@@ -65,3 +67,52 @@ def test_appearance_is_small_for_a_true_pair_and_large_for_a_wrong_one():
     bad = compute_losses(left, right, [torch.zeros_like(disps[0])], None,
                          LossConfig())['appearance'].item()
     assert good < 0.25 * bad
+
+
+def _by_scale(left, right, disps):
+    """Yield (scale, left, right, d_left, d_right) with the images at each scale."""
+    lefts, rights = scale_pyramid(left, len(disps)), scale_pyramid(right, len(disps))
+    for s, (disp, img_l, img_r) in enumerate(zip(disps, lefts, rights)):
+        yield s, img_l, img_r, disp[:, :1], disp[:, 1:]
+
+
+def test_monodepth_terms_sum_every_scale_with_the_right_views_and_factors():
+    # Oracle from the loss functions: channel 0 is the LEFT disparity (warps the right view
+    # into the left one, smoothed along the left image), channel 1 the right; every scale
+    # counts; smoothness is divided by 2^s; appearance is 2 x the mean of both views.
+    left, right, disps = _batch(seed=3)
+    losses = compute_losses(left, right, disps, None, LossConfig(w_hint=0.0))
+    appearance = lr = smooth = 0.0
+    for s, img_l, img_r, d_l, d_r in _by_scale(left, right, disps):
+        err = torch.cat((appearance_map(reconstruct_left(img_r, d_l), img_l),
+                         appearance_map(reconstruct_right(img_l, d_r), img_r)), dim=1)
+        appearance += 2 * err.mean().item()
+        lr += lr_consistency_loss(d_l, d_r).item()
+        smooth += (smoothness_loss(d_l, img_l) + smoothness_loss(d_r, img_r)).item() / 2 ** s
+    assert losses['appearance'].item() == pytest.approx(appearance, rel=1e-5)
+    assert losses['lr_consistency'].item() == pytest.approx(lr, rel=1e-5)
+    assert losses['smoothness'].item() == pytest.approx(smooth, rel=1e-5)
+
+
+@pytest.mark.parametrize('conditional', [False, True])
+def test_discriminator_and_generator_use_the_right_labels_and_views(conditional):
+    # LSGAN: D wants 1 on real views and 0 on fakes; G wants 1 on fakes. The real views are
+    # (left | right) and (right | left) when conditional: each view beside the OTHER one.
+    left, right, disps = _batch(seed=4)
+    disc = _disc(conditional)
+    fakes = reconstruct_views(left, right, disps[0])
+
+    def views(view_l, view_r):
+        if conditional:
+            return torch.cat((torch.cat((view_l, right), 1), torch.cat((view_r, left), 1)))
+        return torch.cat((view_l, view_r))
+    with torch.no_grad():
+        real_logits, fake_logits = disc(views(left, right)), disc(views(*fakes))
+        losses = compute_losses(left, right, disps, disc, LossConfig(w_gan=1.0))
+    assert (real_logits - fake_logits).abs().max() > 1e-3, 'real and fake must differ'
+    assert losses['disc_real'].item() == pytest.approx(((real_logits - 1) ** 2).mean().item(),
+                                                       rel=1e-5)
+    assert losses['disc_fake'].item() == pytest.approx((fake_logits ** 2).mean().item(),
+                                                       rel=1e-5)
+    assert losses['gan_g'].item() == pytest.approx(((fake_logits - 1) ** 2).mean().item(),
+                                                   rel=1e-5)
