@@ -31,7 +31,7 @@ def test_core_modules_are_found_and_the_ros_list_is_current():
             'sorghum_depth_training.evaluate'} <= set(modules)
     for name in ROS_MODULES:
         package, stem = name.split('.')
-        assert (REPO_ROOT / package / f'{stem}.py').is_file(), f'{name} is gone: update ROS_MODULES'
+        assert (REPO_ROOT / package / f'{stem}.py').is_file(), f'{name} gone: fix ROS_MODULES'
 
 
 def test_every_core_module_imports_without_rclpy():
