@@ -9,7 +9,9 @@ ROS-free: the node converts messages to arrays and calls this; so do offline too
 from dataclasses import dataclass
 import hashlib
 import json
+import math
 from pathlib import Path
+import re
 import time
 
 import numpy as np
@@ -18,10 +20,16 @@ import torch
 from .geometry import depth_from_disparity
 
 METADATA_FILE = 'metadata.json'
+REQUIRED_METADATA = ('input_height', 'input_width', 'max_disp_frac', 'baseline_m',
+                     'fx_over_width')
 
 
 class ModelLoadError(RuntimeError):
     """The model file is missing, corrupt, or not a sorghum_depth export."""
+
+
+class DeviceError(ValueError):
+    """The device named is malformed or not present on this machine."""
 
 
 def weights_sha256(module: torch.nn.Module) -> str:
@@ -40,10 +48,45 @@ def weights_sha256(module: torch.nn.Module) -> str:
 
 
 def resolve_device(name: str = 'auto') -> torch.device:
-    """Return 'auto' -> CUDA when present, else CPU; or the named device."""
+    """
+    Return 'auto' -> CUDA when present, else CPU; or the named device, checked.
+
+    :raises DeviceError: not 'auto', 'cpu', 'cuda' or 'cuda:N', or a CUDA device that
+        this machine does not have.
+    """
     if name == 'auto':
         return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    match = re.fullmatch(r'(cpu|cuda)(?::([0-9]+))?', str(name))
+    if match is None or (match[1] == 'cpu' and match[2] is not None):
+        raise DeviceError(f"{name!r} is not a device: use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    if match[1] == 'cuda':
+        if not torch.cuda.is_available():
+            raise DeviceError(f"device '{name}': CUDA is not available on this machine "
+                              "(no GPU, no driver, or a CPU build of torch); use 'cpu' or "
+                              "'auto'")
+        count = torch.cuda.device_count()
+        if match[2] is not None and int(match[2]) >= count:
+            raise DeviceError(f"device '{name}': this machine has {count} CUDA device(s), "
+                              f'cuda:0 to cuda:{count - 1}')
     return torch.device(name)
+
+
+def _metadata_problems(meta: dict) -> list[str]:
+    """Return what is wrong with the numbers of a model's metadata (empty: nothing)."""
+    missing = [k for k in REQUIRED_METADATA if k not in meta]
+    if missing:
+        return [f'metadata.json lacks {", ".join(missing)}']
+    problems = [f'metadata {k} is {meta[k]!r}, expected a positive integer'
+                for k in ('input_height', 'input_width')
+                if type(meta[k]) is not int or meta[k] <= 0]
+    bounds = {'baseline_m': (0.0, 1e3), 'fx_over_width': (1e-3, 1e3), 'max_disp_frac': (0.0, 1.0)}
+    for key, (low, high) in bounds.items():
+        value = meta[key]
+        ok = type(value) in (int, float) and math.isfinite(value) and low < value <= high
+        if not ok:
+            problems.append(f'metadata {key} is {value!r}, expected a number in '
+                            f'({low:g}, {high:g}]')
+    return problems
 
 
 @dataclass
@@ -54,6 +97,7 @@ class DepthModel:
     metadata: dict
     device: torch.device
     fp16: bool = False
+    path: str = ''
 
     def _to_tensor(self, rgb: np.ndarray) -> torch.Tensor:
         if rgb.ndim != 3 or rgb.shape[2] != 3:
@@ -78,9 +122,38 @@ class DepthModel:
         disp = self.module(self._to_tensor(rgb), flag)
         return disp[0, 0].float().cpu().numpy()
 
+    def check(self) -> None:
+        """
+        Run the model once at its training size and once at another size; check the output.
+
+        The contract (DESIGN.md): ``forward(image, post_process)`` returns one tensor of
+        shape (B, 1, H, W) for any H, W, finite on a blank frame.
+
+        :raises ModelLoadError: the model cannot run, or its output breaks the contract.
+        """
+        height, width = self.metadata['input_height'], self.metadata['input_width']
+        for h, w in ((height, width), (height * 3 // 4 + 11, width * 3 // 4 + 13)):
+            blank = self._to_tensor(np.zeros((h, w, 3), np.uint8))
+            try:
+                with torch.inference_mode():
+                    out = self.module(blank, -1)
+            except Exception as err:    # TorchScript raises RuntimeError and more
+                raise ModelLoadError(f'{self.path}: the model cannot run on a blank {w} x {h} '
+                                     f'frame ({type(err).__name__}: {err})') from err
+            if not isinstance(out, torch.Tensor):
+                raise ModelLoadError(f'{self.path}: the model returned a '
+                                     f'{type(out).__name__}, not one disparity tensor')
+            if tuple(out.shape) != (1, 1, h, w):
+                raise ModelLoadError(f'{self.path}: the model returned shape '
+                                     f'{tuple(out.shape)} for a {w} x {h} frame, expected '
+                                     f'(1, 1, {h}, {w})')
+            if not bool(torch.isfinite(out).all()):
+                raise ModelLoadError(f'{self.path}: the model output is not finite on a blank '
+                                     f'{w} x {h} frame')
+
     def warm_up(self, runs: int = 2) -> float:
         """
-        Run the model ``runs`` times on a blank image of its training size.
+        Check the model (``check``), then run it ``runs`` times on a blank training-size image.
 
         TorchScript optimises its graph during the first calls: without a warm-up the
         first two frames take about 8x and 3x the steady forward (shipped model, CPU:
@@ -89,10 +162,12 @@ class DepthModel:
         thread pool ran each forward about 1.7x slower.
 
         :returns: the time taken, s.
+        :raises ModelLoadError: the model breaks the contract (see ``check``).
         """
         blank = np.zeros((self.metadata['input_height'], self.metadata['input_width'], 3),
                          np.uint8)
         start = time.perf_counter()
+        self.check()
         for _ in range(runs):
             self.predict_disparity(blank)
         return time.perf_counter() - start
@@ -118,18 +193,21 @@ class DepthModel:
 
 
 def load_model(path: str | Path, device: str = 'auto', fp16: bool = False,
-               cpu_threads: int = 0) -> DepthModel:
+               cpu_threads: int = 0, check: bool = True) -> DepthModel:
     """
     Load ``model.ts`` and its metadata onto ``device`` ('auto', 'cpu', 'cuda', 'cuda:1').
 
-    ``cpu_threads`` > 0 sets torch's CPU thread count for the process.
+    ``cpu_threads`` > 0 sets torch's CPU thread count for the process. ``check`` runs
+    ``DepthModel.check`` (the node runs it in its warm-up, on its worker thread).
 
-    :raises ModelLoadError: missing or unreadable file, or no sorghum_depth metadata.
+    :raises DeviceError: ``device`` is malformed or absent.
+    :raises ModelLoadError: missing or unreadable file, no sorghum_depth metadata, bad
+        metadata, altered weights, or (``check``) a model that cannot run.
     """
     path = Path(path)
+    dev = resolve_device(device)
     if not path.is_file():
         raise ModelLoadError(f'{path}: model file not found')
-    dev = resolve_device(device)
     if cpu_threads > 0:
         torch.set_num_threads(cpu_threads)
     extra = {METADATA_FILE: ''}
@@ -141,12 +219,19 @@ def load_model(path: str | Path, device: str = 'auto', fp16: bool = False,
         metadata = json.loads(extra[METADATA_FILE])
     except json.JSONDecodeError:
         metadata = {}
-    if not str(metadata.get('format', '')).startswith('sorghum_depth.model/'):
+    if not isinstance(metadata, dict) or \
+            not str(metadata.get('format', '')).startswith('sorghum_depth.model/'):
         raise ModelLoadError(f'{path}: no sorghum_depth metadata.json inside the model')
+    problems = _metadata_problems(metadata)
+    if problems:
+        raise ModelLoadError(f'{path}: ' + '; '.join(problems))
     expected = metadata.get('weights_sha256')
     if expected is not None and weights_sha256(module) != expected:
         raise ModelLoadError(f'{path}: the weights do not match the hash in its metadata '
                              '(a corrupted or altered copy); export the model again')
     use_fp16 = fp16 and dev.type == 'cuda'
     module = module.half() if use_fp16 else module
-    return DepthModel(module.eval(), metadata, dev, use_fp16)
+    model = DepthModel(module.eval(), metadata, dev, use_fp16, str(path))
+    if check:
+        model.check()
+    return model

@@ -69,24 +69,38 @@ def pinhole_info(header, shape: tuple[int, int], fx_px: float):
         binning_x=0, binning_y=0, roi=roi)
 
 
-def depth_info(header, shape: tuple[int, int], fx_px: float, camera_info=None):
-    """Build the depth CameraInfo: the input's (re-stamped), else an ideal pinhole's."""
-    if camera_info is None or (camera_info.height, camera_info.width) != tuple(shape):
+def depth_info(header, shape: tuple[int, int], fx_px: float, camera_info=None,
+               info_from: str = 'P'):
+    """
+    Build the depth CameraInfo, consistent with the focal length the depth used.
+
+    :param info_from: 'P': the input ``camera_info`` re-stamped (its P[0] gave ``fx_px``);
+        'K': the same with P rebuilt from K (its P was empty or invalid); '': an ideal
+        pinhole with ``fx_px`` (see ``geometry.FocalChoice``). A ``camera_info`` of
+        another size also gives the pinhole.
+    """
+    if info_from not in ('P', 'K') or camera_info is None or \
+            (camera_info.height, camera_info.width) != tuple(shape):
         return pinhole_info(header, shape, fx_px)
     fields = ('height', 'width', 'distortion_model', 'd', 'k', 'r', 'p', 'binning_x',
               'binning_y', 'roi')
-    return CameraInfo(header=header, **{f: getattr(camera_info, f) for f in fields})
+    values = {f: getattr(camera_info, f) for f in fields}
+    if info_from == 'K':
+        k = np.asarray(camera_info.k, float)
+        values['p'] = np.array([k[0], k[1], k[2], 0, 0, k[4], k[5], 0, 0, 0, 1, 0], float)
+    return CameraInfo(header=header, **values)
 
 
 def build_outputs(header, result: DepthResult, depth_encoding: str,
-                  camera_info=None) -> tuple[Any, Any, Any]:
+                  camera_info=None, info_from: str = 'P') -> tuple[Any, Any, Any]:
     """
     Messages for one frame: (DisparityImage, depth Image, depth CameraInfo).
 
     All carry ``header`` (the input image's). The disparity image is ``32FC1`` with
     invalid pixels below ``min_disparity``; ``f``, ``t``, the disparity range and
-    ``delta_d`` come from the result; ``valid_window`` is the whole frame. Payloads are
-    views of the result's arrays, not copies.
+    ``delta_d`` come from the result; ``valid_window`` is the whole frame; the camera
+    info is built by ``depth_info`` (``camera_info``, ``info_from``). Payloads are views
+    of the result's arrays, not copies.
     """
     shape = result.disp_px.shape
     disp_image = _image(header, shape, '32FC1', encode_float_image(result.disp_px))
@@ -97,4 +111,4 @@ def build_outputs(header, result: DepthResult, depth_encoding: str,
         valid_window=window, min_disparity=result.min_disp_px,
         max_disparity=result.max_disp_px, delta_d=result.delta_d_px)
     depth = _image(header, shape, depth_encoding, encode_depth(result.depth_m, depth_encoding))
-    return disparity, depth, depth_info(header, shape, result.fx_px, camera_info)
+    return disparity, depth, depth_info(header, shape, result.fx_px, camera_info, info_from)

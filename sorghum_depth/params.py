@@ -10,6 +10,7 @@ defaults here match ``config/depth_node.yaml``; ``validate`` turns a dict of val
 
 from dataclasses import dataclass, fields
 import math
+import re
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class ParamSpec:
     high: float | None = None
     choices: tuple[str, ...] = ()
     runtime: bool = False
+    also_bool: bool = False     # a bool is accepted too (declared with dynamic typing)
 
 
 PARAMETERS = (
@@ -31,11 +33,14 @@ PARAMETERS = (
     ParamSpec('fp16', False, 'half precision on CUDA (ignored on CPU)'),
     ParamSpec('cpu_threads', 0, 'torch CPU threads; 0 = torch default (one per core). On a '
               'small CPU shared with other nodes, 1 avoids thread thrashing', 0, 256),
-    ParamSpec('post_process', False, 'monodepth flip post-processing (twice the compute)'),
+    ParamSpec('post_process', 'as_exported', 'monodepth flip post-processing (twice the '
+              "compute): as_exported (the model's metadata flag), true or false",
+              choices=('as_exported',), also_bool=True),
     ParamSpec('baseline_m', 0.0, 'stereo baseline the depth is scaled to, m; 0 = the '
               "training rig's (model metadata)", 0.0, 10.0),
-    ParamSpec('fx_px', 0.0, 'focal length, px; 0 = from camera_info, else the training '
-              "rig's fx / W times the image width", 0.0, 1e5),
+    ParamSpec('fx_px', 0.0, "focal length, px; 0 = camera_info's rectified P[0] (K[0] when P "
+              "is empty or invalid), else the training rig's fx / W times the image width",
+              0.0, 1e5),
     ParamSpec('min_depth_m', 0.3, 'nearer depths are published as invalid, m',
               0.01, 1000.0, runtime=True),
     ParamSpec('max_depth_m', 40.0, 'farther depths are published as invalid, m',
@@ -58,7 +63,7 @@ class NodeParams:
     device: str
     fp16: bool
     cpu_threads: int
-    post_process: bool
+    post_process: bool | None       # None: as exported
     baseline_m: float
     fx_px: float
     min_depth_m: float
@@ -69,6 +74,8 @@ class NodeParams:
 
 
 def _check(spec: ParamSpec, value) -> str:
+    if spec.also_bool and type(value) is bool:
+        return ''
     if type(value) is not type(spec.default) and not (
             isinstance(spec.default, float) and type(value) is int):
         return f'{spec.name}: expected {type(spec.default).__name__}, got {value!r}'
@@ -94,14 +101,17 @@ def validate(values: dict) -> NodeParams:
     if not merged['model_path']:
         problems.append('model_path: required (path to an exported model.ts)')
     device = str(merged['device'])
-    if not (device in ('auto', 'cpu', 'cuda') or device.startswith('cuda:')):
+    if not re.fullmatch(r'auto|cpu|cuda(:[0-9]+)?', device):
         problems.append(f"device: {device!r} is not 'auto', 'cpu', 'cuda' or 'cuda:N'")
     if not problems and merged['min_depth_m'] >= merged['max_depth_m']:
         problems.append('min_depth_m must be smaller than max_depth_m')
     if problems:
         raise ValueError('\n'.join(problems))
     floats = {f.name for f in fields(NodeParams) if f.type is float}
-    return NodeParams(**{k: float(v) if k in floats else v for k, v in merged.items()})
+    merged = {k: float(v) if k in floats else v for k, v in merged.items()}
+    if merged['post_process'] == 'as_exported':
+        merged['post_process'] = None
+    return NodeParams(**merged)
 
 
 def markdown_table() -> str:
@@ -109,7 +119,7 @@ def markdown_table() -> str:
     rows = ['| parameter | default | range / choices | runtime | description |',
             '|---|---|---|---|---|']
     for p in PARAMETERS:
-        rng = ', '.join(p.choices) if p.choices else (
+        rng = ', '.join(p.choices + (('true', 'false') if p.also_bool else ())) if p.choices else (
             f'[{p.low:g}, {p.high:g}]' if p.low is not None else '')
         rows.append(f'| `{p.name}` | `{p.default!r}` | {rng} | {"yes" if p.runtime else ""} '
                     f'| {p.description} |')

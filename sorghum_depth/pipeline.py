@@ -52,8 +52,13 @@ class DepthResult:
 class DepthPipeline:
     """A loaded model plus the rules for focal length, baseline and valid range."""
 
-    def __init__(self, model: DepthModel, post_process: bool = False):
-        """Use ``model`` (see ``sorghum_depth.inference.load_model``)."""
+    def __init__(self, model: DepthModel, post_process: bool | None = None):
+        """
+        Use ``model`` (see ``sorghum_depth.inference.load_model``).
+
+        :param post_process: flip post-processing on (True) or off (False); None (the
+            default) runs the model as exported (its metadata's ``post_process``).
+        """
         self.model = model
         self.post_process = post_process
 

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import cv2
 import numpy as np
 import pytest
+from sorghum_depth.geometry import choose_focal, MODEL_FX, plausible_fx
 from sorghum_depth.image_codec import (decode_image, encode_depth, image_to_rgb8,
                                        ImageDecodeError)
 from sorghum_depth.params import validate
@@ -97,3 +98,59 @@ def test_parameter_validation_names_every_problem():
     with pytest.raises(ValueError, match='min_depth_m must be smaller'):
         validate({'model_path': 'm.ts', 'min_depth_m': 5.0, 'max_depth_m': 1.0})
     assert validate({'model_path': 'm.ts', 'baseline_m': 1}).baseline_m == 1.0
+
+
+def _info(k0: float, p0: float, width: int = 200, height: int = 100):
+    k = np.array([k0, 0, 99.5, 0, k0, 49.5, 0, 0, 1], float)
+    p = np.array([p0, 0, 99.0, 0, 0, p0, 49.0, 0, 0, 0, 1, 0], float) * (p0 != 0)
+    return SimpleNamespace(width=width, height=height, k=k, p=p)
+
+
+def test_focal_is_the_rectified_p_not_k():
+    choice = choose_focal(200, model_fx_px=120.0, info=_info(150.0, 140.0))
+    assert (choice.fx_px, choice.source, choice.warning, choice.info_from) == (
+        140.0, 'camera_info P[0]', '', 'P')
+    assert choose_focal(200, 120.0, param_fx_px=99.0, info=_info(150.0, 140.0)).fx_px == 99.0
+    assert choose_focal(200, 120.0).fx_px == 120.0
+
+
+def test_focal_falls_back_from_an_empty_p_to_k_then_to_the_model():
+    choice = choose_focal(200, 120.0, info=_info(150.0, 0.0))
+    assert (choice.fx_px, choice.info_from) == (150.0, 'K') and 'P is empty' in choice.warning
+    empty = _info(0.0, 0.0)
+    choice = choose_focal(200, 120.0, info=empty)
+    assert (choice.fx_px, choice.info_from, choice.source) == (120.0, '', MODEL_FX)
+    assert 'P is empty and K[0] is 0' in choice.warning
+
+
+@pytest.mark.parametrize('bad', [float('nan'), float('inf'), -150.0, 0.1, 1e12])
+def test_implausible_focal_lengths_are_never_used(bad):
+    only_p = choose_focal(200, 120.0, info=_info(150.0, bad))
+    assert only_p.fx_px == 150.0 and only_p.info_from == 'K' and only_p.warning
+    both = choose_focal(200, 120.0, info=_info(bad, bad))
+    assert both.fx_px == 120.0 and both.info_from == '' and f'{bad:g}' in both.warning
+
+
+def test_focal_of_a_camera_info_of_another_width():
+    info = _info(150.0, 140.0, width=400, height=200)
+    node = choose_focal(200, 120.0, info=info)
+    assert node.fx_px == 120.0 and '400 px wide' in node.warning
+    offline = choose_focal(200, 120.0, info=info, scale_other_width=True)
+    assert (offline.fx_px, offline.info_from, offline.warning) == (70.0, '', '')
+    assert offline.source == 'camera_info P[0], scaled to the width'
+    assert plausible_fx(0.2, 200) and not plausible_fx(0.19, 200)
+
+
+def test_post_processing_defaults_to_the_export_and_can_be_forced():
+    assert validate({'model_path': 'm.ts'}).post_process is None
+    assert validate({'model_path': 'm.ts', 'post_process': True}).post_process is True
+    assert validate({'model_path': 'm.ts', 'post_process': False}).post_process is False
+    with pytest.raises(ValueError, match='post_process'):
+        validate({'model_path': 'm.ts', 'post_process': 'sometimes'})
+
+
+@pytest.mark.parametrize('device', ['cuda:abc', 'cuda:', 'cuda:-1', 'cuda:1.5', 'gpu'])
+def test_malformed_devices_are_refused_by_name(device):
+    with pytest.raises(ValueError, match=f"device: '{device}' is not"):
+        validate({'model_path': 'm.ts', 'device': device})
+    assert validate({'model_path': 'm.ts', 'device': 'cuda:12'}).device == 'cuda:12'
