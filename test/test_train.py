@@ -92,9 +92,14 @@ def test_resumed_run_matches_an_uninterrupted_one(synth, tmp_path):
 
 
 def test_torchrun_two_cpu_processes(synth, tmp_path):
+    import socket
+    with socket.socket() as probe:  # a port free now (a fixed one clashes with other runs)
+        probe.bind(('127.0.0.1', 0))
+        port = probe.getsockname()[1]
     run = tmp_path / 'ddp'
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
-           '--master_port', '29517', '-m', 'sorghum_depth_training.train', '--data',
+           '--master_addr', '127.0.0.1', '--master_port', str(port),
+           '-m', 'sorghum_depth_training.train', '--data',
            str(synth), '--out', str(run), *TINY, '--set', 'max_steps=3']
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
