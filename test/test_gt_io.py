@@ -7,7 +7,8 @@ import cv2
 import numpy as np
 import pytest
 from sorghum_depth_training.gt_io import (
-    find_pairs, GTError, GTFormatError, read_gt_disparity, read_mask, read_pfm, write_pfm)
+    find_pairs, GTError, GTFormatError, read_gt_disparity, read_gt_mask, read_mask, read_pfm,
+    write_pfm)
 from sorghum_depth_training.synthetic import write_synthetic
 
 
@@ -119,3 +120,78 @@ def test_plain_folder_and_bad_inputs(tmp_path):
         find_pairs(tmp_path / 'nope')
     with pytest.raises(GTError, match='no stereo pairs'):
         find_pairs(tmp_path / 'gt')
+
+
+def test_npz_disparity_with_and_without_mask(tmp_path):
+    disp = np.array([[1.5, 2.0, 0.0], [3.0, np.nan, 4.0]], np.float32)
+    mask = np.array([[True, False, True], [True, True, True]])
+    np.savez(tmp_path / 'm.npz', disparity=disp, mask=mask)
+    np.savez_compressed(tmp_path / 'plain.npz', disparity=disp.astype(np.float64))
+    assert read_gt_disparity(tmp_path / 'm.npz').tolist() == [[1.5, 2.0, 0.0], [3.0, 0.0, 4.0]]
+    assert read_gt_mask(tmp_path / 'm.npz').tolist() == mask.tolist()
+    assert read_gt_mask(tmp_path / 'plain.npz') is None
+    assert read_gt_disparity(tmp_path / 'plain.npz').dtype == np.float32
+
+
+def test_npz_mask_is_applied_to_the_pair_together_with_a_mask_file(tmp_path):
+    for sub in ('left', 'right', 'gt', 'nonocc'):
+        (tmp_path / sub).mkdir()
+    image = np.full((2, 3, 3), 100, np.uint8)
+    cv2.imwrite(str(tmp_path / 'left/a.png'), image)
+    cv2.imwrite(str(tmp_path / 'right/a.png'), image)
+    npz_mask = np.array([[True, False, True], [True, True, True]])
+    np.savez(tmp_path / 'gt/a.npz', disparity=np.ones((2, 3), np.float32), mask=npz_mask)
+    pair = find_pairs(tmp_path)[0].load()
+    assert pair.mask.tolist() == npz_mask.tolist()
+    file_mask = np.array([[255, 255, 255], [0, 255, 255]], np.uint8)
+    cv2.imwrite(str(tmp_path / 'nonocc/a.png'), file_mask)
+    pair = find_pairs(tmp_path)[0].load()
+    assert pair.mask.tolist() == [[True, False, True], [False, True, True]]
+
+
+@pytest.mark.parametrize('name,content,message', [
+    ('empty.npy', b'', 'empty file'),
+    ('empty.npz', b'', 'empty file'),
+    ('bad.npz', b'PK\x03\x04 not really a zip', 'not a NumPy .npz'),
+    ('bad.npy', b'\x93NUMPY garbage', 'not a NumPy array file'),
+])
+def test_empty_or_corrupt_numpy_gt_is_a_format_error(tmp_path, name, content, message):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(GTFormatError, match=message):
+        read_gt_disparity(tmp_path / name)
+
+
+def test_npz_without_disparity_or_with_a_bad_mask_names_the_problem(tmp_path):
+    np.savez(tmp_path / 'k.npz', depth=np.ones((2, 2)))
+    with pytest.raises(GTFormatError, match=r"k\.npz.*'disparity'.*depth"):
+        read_gt_disparity(tmp_path / 'k.npz')
+    np.savez(tmp_path / 'm.npz', disparity=np.ones((2, 2)), mask=np.ones((3, 2)))
+    with pytest.raises(GTFormatError, match=r'm\.npz.*mask'):
+        read_gt_mask(tmp_path / 'm.npz')
+
+
+def _scene_copy(src, dst):
+    dst.mkdir(parents=True)
+    for f in src.iterdir():
+        (dst / f.name).write_bytes(f.read_bytes())
+    return dst
+
+
+def test_gt_scale_is_taken_per_scene(tmp_path):
+    root = shared_data('middlebury2003')
+    _scene_copy(root / 'tsukuba', tmp_path / 'mb' / 'tsukuba')
+    _scene_copy(root / 'venus', tmp_path / 'mb' / 'venus')
+    refs = find_pairs(tmp_path / 'mb')
+    assert [(r.gt_scale, r.gt_scale_from) for r in refs] == [(16.0, 'info.txt'), (8.0, 'info.txt')]
+    # one --gt-scale for the whole run cannot be right for both: refused, naming the scene
+    with pytest.raises(GTError, match=r'venus.*info\.txt.*8.*--gt-scale 16'):
+        find_pairs(tmp_path / 'mb', gt_scale=16.0)
+    # a scene without info.txt takes the given scale, and needs one
+    (tmp_path / 'mb' / 'venus' / 'info.txt').unlink()
+    refs = find_pairs(tmp_path / 'mb' / 'venus', gt_scale=8.0)
+    assert [(r.gt_scale, r.gt_scale_from) for r in refs] == [(8.0, '--gt-scale')]
+    with pytest.raises(GTError, match=r'venus.*info\.txt'):
+        find_pairs(tmp_path / 'mb')
+    (tmp_path / 'mb' / 'venus' / 'info.txt').write_text('0\n')
+    with pytest.raises(GTError, match=r'info\.txt.*must be > 0'):
+        find_pairs(tmp_path / 'mb')

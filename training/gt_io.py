@@ -14,6 +14,12 @@ GT formats, chosen by file suffix (and PNG bit depth):
   of ``info.txt`` beside the file (or given); 0 = unknown.
 * ``.png`` 16-bit: KITTI 2015, disparity = value / 256; 0 = unknown.
 * ``.npy``: float (H, W) disparity in px, the synthetic scenes' ``disp_gt/NNNNNN.npy``.
+* ``.npz``: NumPy archive with key ``disparity`` (float (H, W), px) and optional key
+  ``mask`` ((H, W), nonzero / True = evaluate), ANDed with any mask file of the pair.
+
+PNG scale, per scene: an ``info.txt`` beside the GT (line 1, Middlebury) always gives its
+scene's scale; a scale given by the caller (``--gt-scale``) is used only where there is no
+``info.txt`` and is refused where it contradicts one; 16-bit PNG defaults to 256.
 
 Pair sources (``find_pairs``): a Middlebury scene folder (``imL.png imR.png
 groundtruth.png`` + masks ``nonocc.png all.png disc.png``, 255 = evaluate), a
@@ -23,14 +29,18 @@ after the mask), or a folder holding several of these (e.g. ``middlebury2003``).
 """
 
 from dataclasses import dataclass
+import math
 from pathlib import Path
+import zipfile
 
 import cv2
 import numpy as np
 
 from .dataset_dir import DatasetError, load_dataset, read_calibration
 
-GT_SUFFIXES = ('.pfm', '.png', '.npy')
+GT_SUFFIXES = ('.pfm', '.png', '.npy', '.npz')
+NPZ_DISPARITY_KEY = 'disparity'
+NPZ_MASK_KEY = 'mask'
 KITTI_SCALE = 256.0
 MASK_NAMES = ('nonocc', 'all', 'disc')
 MIDDLEBURY_FILES = ('imL.png', 'imR.png', 'groundtruth.png')
@@ -97,10 +107,35 @@ def read_middlebury_scale(folder: Path) -> float:
     """Middlebury 2003 disparity scale: the number on line 1 of ``folder/info.txt``."""
     path = Path(folder) / 'info.txt'
     try:
-        return float(path.read_text(encoding='ascii').split()[0])
-    except (OSError, IndexError, ValueError) as e:
+        scale = float(path.read_text(encoding='ascii').split()[0])
+    except (OSError, IndexError, ValueError, UnicodeDecodeError) as e:
         raise GTError(f'{path}: cannot read the disparity scale ({e}); '
                       'pass --gt-scale') from e
+    if not (math.isfinite(scale) and scale > 0):
+        raise GTError(f'{path}: disparity scale on line 1 must be > 0, got {scale:g}')
+    return scale
+
+
+def png_gt_scale(folder: Path, given: float | None) -> tuple[float | None, str]:
+    """
+    Return the PNG GT scale of the scene in ``folder`` and where it came from.
+
+    :param folder: the folder holding the GT PNG (and maybe ``info.txt``).
+    :param given: the caller's scale (``--gt-scale``), or None.
+
+    :returns: ``(scale, 'info.txt')``, ``(given, '--gt-scale')``, or ``(None, 'default')``
+        (the format's default: 256 for 16-bit PNG).
+
+    :raises GTError: ``info.txt`` unreadable, or its scale differs from ``given``.
+    """
+    if (Path(folder) / 'info.txt').is_file():
+        scale = read_middlebury_scale(folder)
+        if given is not None and given != scale:
+            raise GTError(f'{folder}: info.txt gives this scene the scale {scale:g}, '
+                          f'not --gt-scale {given:g}; the info.txt of each scene is used, '
+                          'so drop --gt-scale (it is for GT without info.txt)')
+        return scale, 'info.txt'
+    return (given, '--gt-scale') if given is not None else (None, 'default')
 
 
 def _read_png_disparity(path: Path, scale: float | None) -> np.ndarray:
@@ -145,17 +180,60 @@ def read_gt_disparity(path: Path, scale: float | None = None) -> np.ndarray:
         disp = read_pfm(path)
     elif suffix == '.png':
         disp = _read_png_disparity(path, scale)
+    elif suffix == '.npz':
+        disp = _read_npz(path)[0]
     else:
-        try:
-            disp = np.load(path, allow_pickle=False)
-        except ValueError as e:
-            raise GTFormatError(f'{path}: not a NumPy array file ({e})') from e
+        disp = _read_npy(path)
     if disp.ndim != 2 or not np.issubdtype(disp.dtype, np.number):
         raise GTFormatError(f'{path}: GT disparity must be one numeric channel, '
                             f'got {disp.dtype} {disp.shape}')
     disp = disp.astype(np.float32)
     disp[~(np.isfinite(disp) & (disp > 0))] = 0.0
     return disp
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    if path.stat().st_size == 0:
+        raise GTFormatError(f'{path}: empty file (0 bytes), not a NumPy array')
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, EOFError, OSError) as e:
+        raise GTFormatError(f'{path}: not a NumPy array file ({e})') from e
+
+
+def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Return the ``disparity`` and optional ``mask`` arrays of an ``.npz`` GT file."""
+    if path.stat().st_size == 0:
+        raise GTFormatError(f'{path}: empty file (0 bytes), not a NumPy .npz archive')
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if NPZ_DISPARITY_KEY not in archive.files:
+                raise GTFormatError(f'{path}: .npz GT needs the key {NPZ_DISPARITY_KEY!r} '
+                                    f'(px); it has {", ".join(archive.files) or "no arrays"}')
+            mask = archive[NPZ_MASK_KEY] if NPZ_MASK_KEY in archive.files else None
+            return archive[NPZ_DISPARITY_KEY], mask
+    except (ValueError, EOFError, OSError, zipfile.BadZipFile) as e:
+        raise GTFormatError(f'{path}: not a NumPy .npz archive ({e})') from e
+
+
+def read_gt_mask(path: Path) -> np.ndarray | None:
+    """
+    Return the evaluation mask stored in a GT file (``.npz`` key ``mask``), or None.
+
+    :raises GTFormatError: a mask that is not (H, W) like the disparity.
+    """
+    path = Path(path)
+    if path.suffix.lower() != '.npz':
+        return None
+    disp, mask = _read_npz(path)
+    if mask is None:
+        return None
+    if mask.shape != disp.shape or not (np.issubdtype(mask.dtype, np.number)
+                                        or mask.dtype == bool):
+        raise GTFormatError(f'{path}: {NPZ_MASK_KEY!r} must be a numeric or bool array of '
+                            f'the shape of the disparity {disp.shape}, got {mask.dtype} '
+                            f'{mask.shape}')
+    return mask.astype(bool)
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -190,6 +268,9 @@ class StereoPair:
     :ivar mask: bool (H, W) evaluation mask (True = evaluate), or None for all pixels.
     :ivar fx_px: focal length in px, or None (no depth metrics).
     :ivar baseline_m: baseline in metres, or None.
+    :ivar gt_scale: PNG GT scale used (value / scale = px), or None (not a PNG / default).
+    :ivar gt_scale_from: where that scale came from (``info.txt``, ``--gt-scale``,
+        ``default``), or None.
     """
 
     name: str
@@ -199,6 +280,8 @@ class StereoPair:
     mask: np.ndarray | None = None
     fx_px: float | None = None
     baseline_m: float | None = None
+    gt_scale: float | None = None
+    gt_scale_from: str | None = None
 
 
 @dataclass
@@ -207,6 +290,7 @@ class PairRef:
     Where one evaluation pair lies on disk (loaded on demand with ``load``).
 
     :ivar gt_scale: PNG GT scale (value / scale = px), or None for the format default.
+    :ivar gt_scale_from: ``info.txt``, ``--gt-scale`` or ``default`` (see the module doc).
     """
 
     name: str
@@ -217,6 +301,7 @@ class PairRef:
     gt_scale: float | None = None
     fx_px: float | None = None
     baseline_m: float | None = None
+    gt_scale_from: str | None = None
 
     def load(self) -> StereoPair:
         """Read the images, GT and mask; check that all sizes agree."""
@@ -231,14 +316,21 @@ class PairRef:
             if shape != left.shape[:2]:
                 raise GTError(f'{path}: size {shape[1]}x{shape[0]} differs from the image '
                               f'{self.left} ({left.shape[1]}x{left.shape[0]})')
-        return StereoPair(self.name, left, right, gt, mask, self.fx_px, self.baseline_m)
+        gt_mask = read_gt_mask(self.gt)
+        if gt_mask is not None:
+            mask = gt_mask if mask is None else mask & gt_mask
+        return StereoPair(self.name, left, right, gt, mask, self.fx_px, self.baseline_m,
+                          self.gt_scale, self.gt_scale_from)
 
 
 def _middlebury_scene(folder: Path, mask_name: str, gt_scale: float | None) -> PairRef:
     mask = folder / f'{mask_name}.png'
-    scale = gt_scale if gt_scale is not None else read_middlebury_scale(folder)
+    scale, source = png_gt_scale(folder, gt_scale)
+    if scale is None:
+        scale = read_middlebury_scale(folder)  # raises: no info.txt and no --gt-scale
     return PairRef(folder.name, folder / 'imL.png', folder / 'imR.png',
-                   folder / 'groundtruth.png', mask if mask.is_file() else None, scale)
+                   folder / 'groundtruth.png', mask if mask.is_file() else None, scale,
+                   gt_scale_from=source)
 
 
 def _project_dataset(folder: Path, mask_name: str) -> list[PairRef]:
@@ -267,8 +359,11 @@ def _plain_folder(folder: Path, mask_name: str, gt_scale: float | None) -> list[
         if not gts:
             raise GTError(f'{gt_dir}: no ground truth for {left.name}')
         masks = sorted((folder / mask_name).glob(left.stem + '.png'))
+        scale, source = (png_gt_scale(gt_dir, gt_scale) if gts[0].suffix.lower() == '.png'
+                         else (None, None))
         refs.append(PairRef(f'{folder.name}/{left.stem}', left, folder / 'right' / left.name,
-                            gts[0], masks[0] if masks else None, gt_scale))
+                            gts[0], masks[0] if masks else None, scale,
+                            gt_scale_from=source))
     return refs
 
 
@@ -281,7 +376,8 @@ def find_pairs(path: Path, mask_name: str = 'nonocc',
         or a folder whose direct subfolders are any of these.
     :param mask_name: evaluation mask to use where the source has it (``nonocc``, ``all``,
         ``disc``); pairs without that mask are evaluated on all GT-valid pixels.
-    :param gt_scale: override the PNG GT scale (value / scale = px).
+    :param gt_scale: PNG GT scale (value / scale = px) for scenes WITHOUT ``info.txt``;
+        a scene's ``info.txt`` always wins, and a different ``gt_scale`` is refused.
 
     :returns: PairRefs in a deterministic order.
 
