@@ -12,12 +12,15 @@ typical use:
 """
 
 import argparse
+import io
 import json
+import math
 import os
 from pathlib import Path
 import sys
+import tempfile
 
-from sorghum_depth.inference import weights_sha256
+from sorghum_depth.inference import load_model, ModelLoadError, weights_sha256
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -116,37 +119,144 @@ def build_metadata(state: dict, post_process: bool) -> dict:
     }
 
 
-def export(checkpoint: Path, out: Path, post_process: bool = False) -> tuple[dict, float]:
-    """
-    Write ``out`` (TorchScript + metadata) from ``checkpoint``; check it against eager.
+class ExportError(ValueError):
+    """The checkpoint cannot be exported or the new file failed its check; names why."""
 
-    :returns: (metadata, largest absolute difference in px between exported and eager
-        generator on a random image at the training size and at another size).
-    """
+
+class ToleranceError(ExportError):
+    """The new export loads but differs from the eager generator by more than allowed."""
+
+
+def check_geometry(state: dict) -> None:
+    """Refuse a checkpoint whose rig geometry cannot give depth (ExportError)."""
+    calib = state.get('calibration') or {}
+    for key in ('baseline_m', 'fx_over_width'):
+        value = calib.get(key)
+        if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise ExportError(f'calibration {key} is {value!r}; a model needs a finite '
+                              'positive value (check calibration.yaml of the dataset)')
+
+
+def _build(checkpoint: Path, post_process: bool):
+    """Return (metadata, eager module, scripted module) of ``checkpoint``."""
     state = load_checkpoint(checkpoint)
+    check_geometry(state)
     # the checkpoint holds every weight: no need for the ImageNet weights package here
-    gen = Generator(GeneratorConfig(**{**state['model']['generator'], 'pretrained': False}))
-    gen.load_state_dict(state['generator'])
-    meta = build_metadata(state, post_process)
+    try:
+        gen = Generator(GeneratorConfig(**{**state['model']['generator'],
+                                           'pretrained': False}))
+        gen.load_state_dict(state['generator'])
+        meta = build_metadata(state, post_process)
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise ExportError(f'checkpoint does not describe a generator ({err})') from err
     h, w = meta['input_height'], meta['input_width']
     eager = ExportedDepth(_FullResolution(gen.eval()), h, w, post_process)
     scripted = torch.jit.script(ExportedDepth(trace_generator(gen, h, w), h, w, post_process))
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f'.{out.name}.tmp')
     meta['weights_sha256'] = weights_sha256(scripted)
-    scripted.save(str(tmp), _extra_files={METADATA_FILE: json.dumps(meta, indent=2)})
-    os.replace(tmp, out)
-    loaded = torch.jit.load(str(out), map_location='cpu')
+    return meta, eager, scripted
+
+
+def compare(path: Path, eager: nn.Module, meta: dict) -> float:
+    """
+    Load the written file as the robot does and compare it against ``eager``.
+
+    :returns: largest |exported - eager| in px, at the training size and another size,
+        with and without post-processing.
+    :raises ExportError: the file does not load, or its metadata is not ``meta``.
+    """
+    try:
+        loaded = load_model(path, device='cpu')
+    except ModelLoadError as err:
+        raise ExportError(f'the new export does not load ({err})') from err
+    if loaded.metadata != json.loads(json.dumps(meta)):
+        raise ExportError('the new export does not carry the metadata written into it')
     max_diff = 0.0
     gen_rng = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for size in ((meta['input_height'], meta['input_width']), (97, 211)):
             image = torch.rand(1, 3, *size, generator=gen_rng)
             for pp in (0, 1):
-                diff = (loaded(image, pp) - eager(image, pp)).abs().max()
+                diff = (loaded.module(image, pp) - eager(image, pp)).abs().max()
                 max_diff = max(max_diff, float(diff))
+    return max_diff
+
+
+def _write(path: Path, scripted: torch.jit.ScriptModule, meta: dict) -> None:
+    """
+    Write the TorchScript file through Python file I/O.
+
+    ``torch.jit.save`` to a path aborts the whole process when a write fails (the error
+    is thrown in its writer's destructor), so the archive is built in memory.
+    """
+    buffer = io.BytesIO()
+    torch.jit.save(scripted, buffer, _extra_files={METADATA_FILE: json.dumps(meta, indent=2)})
+    with open(path, 'wb') as f:
+        f.write(buffer.getbuffer())
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _temp_beside(out: Path) -> Path:
+    """Create an empty hidden temporary file in the folder of ``out``; return its path."""
+    fd, name = tempfile.mkstemp(prefix=f'.{out.name}.', suffix='.tmp', dir=out.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def export(checkpoint: Path, out: Path, post_process: bool = False,
+           tolerance_px: float = math.inf) -> tuple[dict, float]:
+    """
+    Write ``out`` (TorchScript + metadata) from ``checkpoint``, checked before it lands.
+
+    The file is written beside ``out`` under a temporary name, loaded back as the robot
+    loads it, its metadata and its output compared against the eager generator (at the
+    training size and at another size); only a file that passes replaces ``out``. On
+    any failure (a full disk included) ``out`` is untouched and no temporary file stays.
+
+    :returns: (metadata, largest absolute difference in px between exported and eager).
+    :raises CheckpointError: unreadable checkpoint.
+    :raises ExportError: unusable checkpoint, an output that cannot be written, or a
+        difference above ``tolerance_px`` (the message gives it).
+    """
+    out = Path(out)
+    if out.is_dir():
+        raise ExportError(f'{out}: output is a folder; give a file name such as model.ts')
+    meta, eager, scripted = _build(checkpoint, post_process)
+    tmp = None
+    try:
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = _temp_beside(out)
+            _write(tmp, scripted, meta)
+        except OSError as err:
+            raise ExportError(f'{out}: cannot write the model ({err})') from err
+        max_diff = compare(tmp, eager, meta)
+        if not max_diff <= tolerance_px:
+            raise ToleranceError(f'exported model differs from eager by {max_diff:.2e} px '
+                                 f'(tolerance {tolerance_px:.2e} px); {out} left as it was')
+        _replace(tmp, out)
+        tmp = None
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
     return meta, max_diff
+
+
+def _replace(tmp: Path, out: Path) -> None:
+    try:
+        os.replace(tmp, out)
+    except OSError as err:
+        raise ExportError(f'{out}: cannot replace it with the new model ({err})') from err
+
+
+def _tolerance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f'expected a finite number >= 0 (px), got {text!r}')
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,19 +267,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('out', type=Path, help='TorchScript file to write (model.ts)')
     p.add_argument('--post-process', action='store_true',
                    help='flip post-processing on by default (2x compute, fewer edge artefacts)')
-    p.add_argument('--tolerance', type=float, default=1e-3,
-                   help='largest allowed |exported - eager| in px (default 1e-3)')
+    p.add_argument('--tolerance', type=_tolerance, default=1e-3,
+                   help='largest allowed |exported - eager| in px (default 1e-3); a larger '
+                   'difference leaves OUT as it was')
     args = p.parse_args(argv)
     try:
-        meta, diff = export(args.checkpoint, args.out, args.post_process)
-    except (CheckpointError, KeyError) as err:
+        meta, diff = export(args.checkpoint, args.out, args.post_process, args.tolerance)
+    except (CheckpointError, ExportError) as err:
         print(f'error: {args.checkpoint}: cannot export: {err}', file=sys.stderr)
-        return 2
+        return 1 if isinstance(err, ToleranceError) else 2
     print(f"exported {args.out} ({meta['input_width']}x{meta['input_height']}, baseline "
           f"{meta['baseline_m']:.3f} m); max |exported - eager| = {diff:.2e} px")
-    if diff > args.tolerance:
-        print(f'error: exported model differs from eager by {diff:.2e} px', file=sys.stderr)
-        return 1
     return 0
 
 

@@ -1,0 +1,141 @@
+# Copyright 2026 The sorghum_depth Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Bad input to the training-side console scripts: ``error: ...``, exit 2, nothing left.
+
+Each case runs the real console script in a subprocess and checks the exit code, that
+the message names the problem, that there is no traceback, and that no partial output
+remains (or that a good file already there is unchanged). A full disk is a real write
+failure: the child process runs under a small ``RLIMIT_FSIZE``, so the kernel refuses
+writes past it (EFBIG) as it refuses them on a full disk (ENOSPC).
+"""
+
+import functools
+import resource
+import signal
+import subprocess
+import sys
+
+import pytest
+from sorghum_depth_training import export, train
+from sorghum_depth_training.synthetic import write_synthetic
+import torch
+
+TINY = ['--set', 'batch_size=2', '--set', 'data.height=64', '--set', 'data.width=128',
+        '--set', 'generator.encoder=unet', '--set', 'loss.w_hint=0',
+        '--set', 'generator.enc_channels=[4,8,8,8,8,8]',
+        '--set', 'generator.dec_channels=[4,8,8,8,8,8]',
+        '--set', 'discriminator.base_channels=4', '--set', 'data.num_workers=0',
+        '--set', 'image_every=0', '--set', 'max_steps=1']
+
+
+@pytest.fixture(scope='module')
+def dataset(tmp_path_factory):
+    """Return a six-pair 128x64 synthetic dataset and its MCAP bag: (folder, bag)."""
+    root = tmp_path_factory.mktemp('data')
+    write_synthetic(root / 'ds', count=6, seed=1, width=128, height=64,
+                    bag_path=root / 'bag')
+    return root / 'ds', root / 'bag'
+
+
+@pytest.fixture(scope='module')
+def checkpoint(dataset, tmp_path_factory):
+    """Return the checkpoint of a one-step run on ``dataset``."""
+    run = tmp_path_factory.mktemp('run')
+    assert train.main(['--data', str(dataset[0]), '--out', str(run), *TINY]) == 0
+    return run / 'checkpoints' / 'last.pt'
+
+
+@pytest.fixture(scope='module')
+def good_model(checkpoint, tmp_path_factory):
+    """Return the bytes of a good export of ``checkpoint``."""
+    path = tmp_path_factory.mktemp('model') / 'model.ts'
+    export.export(checkpoint, path)
+    return path.read_bytes()
+
+
+def _limit_file_size(limit_bytes: int) -> None:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # a failed write, not a killed process
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+
+def _cli(module: str, *args, file_limit_bytes: int | None = None):
+    pre = None if file_limit_bytes is None else functools.partial(_limit_file_size,
+                                                                  file_limit_bytes)
+    return subprocess.run([sys.executable, '-m', f'sorghum_depth_training.{module}',
+                           *map(str, args)], capture_output=True, text=True, timeout=300,
+                          preexec_fn=pre)
+
+
+def _assert_error(result, *needles: str) -> None:
+    """Exit 2, an ``error:`` line naming each of ``needles``, no traceback."""
+    assert 'Traceback' not in result.stderr, result.stderr
+    assert result.returncode == 2, result.stderr
+    lines = [ln for ln in result.stderr.splitlines()
+             if ln.startswith('error:') or ': error: ' in ln]   # argparse: 'prog: error:'
+
+    assert lines, result.stderr
+    for needle in needles:
+        assert needle in result.stderr, result.stderr
+
+
+def _checkpoint_with(checkpoint, path, **calibration):
+    state = torch.load(checkpoint, weights_only=True)
+    state['calibration'].update(calibration)
+    torch.save(state, path)
+    return path
+
+
+# -- export ------------------------------------------------------------------------------
+
+def test_export_on_a_full_disk_keeps_the_good_model(checkpoint, good_model, tmp_path):
+    out = tmp_path / 'model.ts'
+    out.write_bytes(good_model)
+    result = _cli('export', checkpoint, out, file_limit_bytes=len(good_model) // 3)
+    _assert_error(result, 'cannot write', str(out))
+    assert out.read_bytes() == good_model
+    assert [p.name for p in tmp_path.iterdir()] == ['model.ts']
+
+
+def test_export_tolerance_failure_keeps_the_old_model(checkpoint, tmp_path):
+    out = tmp_path / 'model.ts'
+    with pytest.raises(export.ToleranceError, match='left as it was'):
+        export.export(checkpoint, out, tolerance_px=-1.0)
+    assert list(tmp_path.iterdir()) == []
+    out.write_bytes(b'the old model')
+    with pytest.raises(export.ToleranceError):
+        export.export(checkpoint, out, tolerance_px=-1.0)
+    assert out.read_bytes() == b'the old model'
+    assert [p.name for p in tmp_path.iterdir()] == ['model.ts']
+
+
+@pytest.mark.parametrize('baseline_m', [0.0, -0.12, float('nan')])
+def test_export_refuses_a_non_positive_baseline(checkpoint, tmp_path, baseline_m):
+    bad = _checkpoint_with(checkpoint, tmp_path / 'bad.pt', baseline_m=baseline_m)
+    result = _cli('export', bad, tmp_path / 'model.ts')
+    _assert_error(result, 'baseline_m')
+    assert not (tmp_path / 'model.ts').exists()
+
+
+@pytest.mark.parametrize('case', ['out is a folder', 'out parent is a file',
+                                  '0-byte checkpoint', 'negative tolerance'])
+def test_export_bad_paths(checkpoint, good_model, tmp_path, case):
+    out, ckpt, extra = tmp_path / 'model.ts', checkpoint, []
+    if case == 'out is a folder':
+        out.mkdir()
+    elif case == 'out parent is a file':
+        (tmp_path / 'file').write_text('x')
+        out = tmp_path / 'file' / 'model.ts'
+    elif case == '0-byte checkpoint':
+        ckpt = tmp_path / 'empty.pt'
+        ckpt.write_bytes(b'')
+    else:
+        out.write_bytes(good_model)
+        extra = ['--tolerance', '-1']
+    before = sorted(p.name for p in tmp_path.iterdir())
+    _assert_error(_cli('export', ckpt, out, *extra),
+                  {'out is a folder': 'folder', 'out parent is a file': 'file',
+                   '0-byte checkpoint': 'empty.pt', 'negative tolerance': 'tolerance'}[case])
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    if case == 'negative tolerance':
+        assert out.read_bytes() == good_model
