@@ -11,7 +11,7 @@ import pytest
 from sorghum_depth.geometry import depth_from_disparity, disp_frac_to_px
 
 # The ROS glue: the only modules allowed to import rclpy (DESIGN.md, "Layout").
-ROS_MODULES = {'sorghum_depth.depth_node', 'sorghum_depth.bag_replay'}
+ROS_MODULES = {'sorghum_depth.ros_node', 'sorghum_depth.bag_replay'}
 PACKAGES = {'sorghum_depth': 'sorghum_depth', 'training': 'sorghum_depth_training'}
 
 
