@@ -9,6 +9,7 @@ defaults here match ``config/depth_node.yaml``; ``validate`` turns a dict of val
 """
 
 from dataclasses import dataclass, fields
+import difflib
 import math
 import re
 
@@ -124,3 +125,19 @@ def markdown_table() -> str:
         rows.append(f'| `{p.name}` | `{p.default!r}` | {rng} | {"yes" if p.runtime else ""} '
                     f'| {p.description} |')
     return '\n'.join(rows)
+
+
+def unknown_parameters(names, known=None) -> list[str]:
+    """
+    Return one line per name in ``names`` that is not a parameter, with a likely meaning.
+
+    :param names: parameter names given (for example a params file's).
+    :param known: the valid names (default: ``PARAMETERS`` plus rclpy's ``use_sim_time``).
+    """
+    known = set(SPECS) | {'use_sim_time'} if known is None else set(known)
+    lines = []
+    for name in sorted(set(names) - known):
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        lines.append(f'{name}: unknown parameter, ignored' +
+                     (f' (did you mean {close[0]}?)' if close else ''))
+    return lines

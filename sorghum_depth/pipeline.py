@@ -37,6 +37,7 @@ class DepthResult:
     :ivar max_disp_px: largest valid disparity, ``min(f t / min_depth_m, model ceiling)``.
     :ivar delta_d_px: disparity resolution: 1/16 px at the network's width, in input px.
     :ivar forward_s: model forward time in seconds.
+    :ivar valid_px: number of valid pixels (0: the whole frame is invalid).
     """
 
     disp_px: np.ndarray
@@ -47,6 +48,7 @@ class DepthResult:
     max_disp_px: float
     delta_d_px: float
     forward_s: float
+    valid_px: int = -1
 
 
 class DepthPipeline:
@@ -92,4 +94,5 @@ class DepthPipeline:
         np.copyto(disp, np.float32(INVALID_DISPARITY), where=invalid)
         depth = depth_from_disparity(disp, fx, base, min_disp_px=0.0)    # valid: d >= lo > 0
         delta_d = width / self.model.metadata['input_width'] / 16.0
-        return DepthResult(disp, depth, fx, base, lo, hi, delta_d, forward_s)
+        valid_px = disp.size - int(np.count_nonzero(invalid))
+        return DepthResult(disp, depth, fx, base, lo, hi, delta_d, forward_s, valid_px)

@@ -5,9 +5,11 @@ ROS 2 node: the camera's left image in, disparity and metric depth out.
 
 Thin glue: messages are converted with ``image_codec``, the model runs in
 ``DepthPipeline`` on a worker thread (the newest frame wins), and outputs are built by
-``messages``. Topics and parameters are listed in the README.
+``messages``. Topics and parameters are listed in the README. Started by
+``sorghum_depth.depth_node.main`` (the console script), which imports this lazily.
 """
 
+import sys
 import threading
 import time
 import traceback
@@ -18,19 +20,24 @@ from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescr
 import rclpy
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException
+from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Float32
 from stereo_msgs.msg import DisparityImage
 
+from .geometry import choose_focal, FocalChoice
 from .image_codec import image_to_rgb8, ImageDecodeError
-from .inference import load_model, ModelLoadError
+from .inference import DeviceError, load_model, ModelLoadError
 from .messages import build_outputs, CAMERA_INFO, decode, encode, IMAGE, MessageDecodeError
-from .params import NodeParams, PARAMETERS, validate
+from .params import NodeParams, PARAMETERS, unknown_parameters, validate
 from .pipeline import DepthPipeline, InferenceError
-from .runtime import LatestFrame, RateStats
+from .runtime import assess, LatestFrame, RateStats
 from .selfcheck import photometric_error
+
+START_ERRORS = (DeviceError, ModelLoadError, ValueError, InvalidParameterTypeException,
+                InvalidParameterValueException)
 
 SENSOR_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
                         reliability=ReliabilityPolicy.BEST_EFFORT)
@@ -48,6 +55,7 @@ def _descriptor(spec) -> ParameterDescriptor:
             from_value=float(spec.low), to_value=float(spec.high), step=0.0)]
     if spec.choices:
         desc.additional_constraints = 'one of: ' + ', '.join(spec.choices)
+    desc.dynamic_typing = spec.also_bool
     return desc
 
 
@@ -55,14 +63,16 @@ class DepthNode(Node):
     """Publishes ``disparity``, ``depth`` and ``depth/camera_info`` for each ``image``."""
 
     def __init__(self, **kwargs):
-        """Declare and validate parameters, load the model, wire topics, start the worker."""
+        """Declare and validate parameters, load the model, start the worker (see ``start``)."""
         super().__init__('depth_node', **kwargs)
         for spec in PARAMETERS:
             self.declare_parameter(spec.name, spec.default, _descriptor(spec))
+        for line in unknown_parameters(getattr(self, '_parameter_overrides', {})):
+            self.get_logger().warning(line)
         self.params: NodeParams = validate(
             {s.name: self.get_parameter(s.name).value for s in PARAMETERS})
         p = self.params
-        model = load_model(p.model_path, p.device, p.fp16, p.cpu_threads)
+        model = load_model(p.model_path, p.device, p.fp16, p.cpu_threads, check=False)
         self.pipeline = DepthPipeline(model, p.post_process)
         self.get_logger().info(f'loaded {p.model_path} on {model.device} '
                                f"(trained at {model.metadata['input_width']}x"
@@ -71,10 +81,20 @@ class DepthNode(Node):
         self.camera_info = None                 # rosbags CameraInfo, newest
         self.right_frames = {}                  # (sec, nanosec) -> rosbags Image
         self._warned: dict[str, float] = {}
-        self._running, self._warm = True, threading.Event()
+        self._diag_before: dict = {}
+        self._running, self._warm, self._warm_error = True, threading.Event(), None
         self._worker = threading.Thread(target=self._work, name='depth_worker', daemon=True)
         self._worker.start()
-        self._warm.wait(timeout=300.0)  # subscribe once warm: the first frames are on time
+
+    def start(self) -> None:
+        """
+        Wait for the model's check and warm-up, then subscribe (the first frames are on time).
+
+        :raises ModelLoadError: the model cannot run (``DepthModel.check``).
+        """
+        self._warm.wait()
+        if self._warm_error is not None:
+            raise self._warm_error
         self._create_topics()
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
@@ -124,7 +144,7 @@ class DepthNode(Node):
             self.right_frames.pop(next(iter(self.right_frames)))
 
     def _on_set_parameters(self, changes) -> SetParametersResult:
-        values = {s.name: getattr(self.params, s.name) for s in PARAMETERS}
+        values = {s.name: self.get_parameter(s.name).value for s in PARAMETERS}
         values.update({c.name: c.value for c in changes})
         try:
             self.params = validate(values)
@@ -132,20 +152,27 @@ class DepthNode(Node):
             return SetParametersResult(successful=False, reason=str(err))
         return SetParametersResult(successful=True)
 
-    def _warm_up(self) -> None:
+    def _warm_up(self) -> bool:
         # On the worker thread itself: warmed up on another thread, torch's CPU thread
         # pool then ran every forward ~1.7x slower (measured 46 against 27 ms).
         try:
             seconds = self.pipeline.model.warm_up()
-        except Exception as err:        # e.g. CUDA out of memory: frames may still fit
-            self.get_logger().error(f'warm-up failed: {err}')
-            return
+        except ModelLoadError as err:
+            self._warm_error = err
+            return False
+        except Exception as err:        # e.g. CUDA out of memory on the warm-up frame
+            self._warm_error = ModelLoadError(f'{self.params.model_path}: the warm-up failed '
+                                              f'({type(err).__name__}: {err})')
+            return False
         finally:
             self._warm.set()
-        self.get_logger().info(f'warmed up in {seconds:.2f} s')
+        if self._running and self.context.ok():
+            self.get_logger().info(f'checked and warmed up in {seconds:.2f} s')
+        return self._running
 
     def _work(self) -> None:
-        self._warm_up()
+        if not self._warm_up():
+            return
         while self._running:
             item = self.mailbox.take(timeout_s=0.1)
             if item is None:
@@ -159,22 +186,21 @@ class DepthNode(Node):
                 self.get_logger().error('frame failed:\n' + traceback.format_exc(),
                                         throttle_duration_sec=5.0)
 
-    def _focal_px(self, msg) -> float:
-        info, p = self.camera_info, self.params
-        if p.fx_px > 0 or info is None:
-            return p.fx_px
-        if info.k[0] <= 0 or (info.width, info.height) != (msg.width, msg.height):
-            self._warn('camera_info has fx <= 0 or another size than the image; '
-                       "using the training rig's focal length")
-            return 0.0
-        return float(info.k[0])
+    def _focal(self, width_px: int) -> FocalChoice:
+        """Choose the frame's focal length (``geometry.choose_focal``); warn when bad."""
+        model_fx_px = self.pipeline.model.geometry(width_px)[0]
+        choice = choose_focal(width_px, model_fx_px, self.params.fx_px, self.camera_info)
+        if choice.warning:
+            self._warn(choice.warning)
+        return choice
 
     def _process(self, raw: bytes) -> None:
         p = self.params
         try:
             msg = decode(raw, IMAGE)
             rgb = image_to_rgb8(msg)
-            result = self.pipeline.run(rgb, self._focal_px(msg), p.baseline_m,
+            focal = self._focal(rgb.shape[1])
+            result = self.pipeline.run(rgb, focal.fx_px, p.baseline_m,
                                        p.min_depth_m, p.max_depth_m)
         except (MessageDecodeError, ImageDecodeError) as err:
             self.stats.bad_input += 1
@@ -184,20 +210,24 @@ class DepthNode(Node):
             self.stats.errors += 1
             self.get_logger().error(str(err), throttle_duration_sec=5.0)
             return
-        info = self.camera_info if p.fx_px <= 0 else None
-        outputs = build_outputs(msg.header, result, p.depth_encoding, info)
+        outputs = build_outputs(msg.header, result, p.depth_encoding, self.camera_info,
+                                focal.info_from)
         for pub, out in zip((self.pub_disparity, self.pub_depth, self.pub_info), outputs):
             if pub.get_subscription_count() > 0:    # lazy: serialising 1 MB costs 0.3 ms
                 pub.publish(encode(out))
         stamp_ns = msg.header.stamp.sec * 10 ** 9 + msg.header.stamp.nanosec
         self.stats.output((self.get_clock().now().nanoseconds - stamp_ns) * 1e-9,
-                          result.forward_s)
+                          result.forward_s, empty=result.valid_px == 0)
         if self.pub_photo is not None:
             self._self_check(msg, rgb, result.disp_px)
 
     def _self_check(self, msg, rgb, disp_px) -> None:
         right = self.right_frames.get((msg.header.stamp.sec, msg.header.stamp.nanosec))
         if right is None:
+            return
+        if (right.width, right.height) != (msg.width, msg.height):
+            self._warn(f'right image is {right.width}x{right.height}, the left '
+                       f'{msg.width}x{msg.height}: no photometric error for such pairs')
             return
         try:
             error = photometric_error(rgb, image_to_rgb8(right), disp_px)
@@ -209,14 +239,11 @@ class DepthNode(Node):
     def _publish_diagnostics(self) -> None:
         s = self.stats.summary()
         s['dropped'] = self.mailbox.dropped
-        level, message = DiagnosticStatus.OK, 'running'
-        if s['received'] == 0:
-            level, message = DiagnosticStatus.WARN, 'no input image yet'
-        elif s['bad_input'] or s['errors']:
-            level, message = DiagnosticStatus.WARN, 'bad input or inference errors (see log)'
+        level, message = assess(self._diag_before, s)
+        self._diag_before = s
         status = DiagnosticStatus(
-            level=level, name=f'{self.get_fully_qualified_name()}: depth', message=message,
-            hardware_id=str(self.pipeline.model.device),
+            level=bytes([level]), name=f'{self.get_fully_qualified_name()}: depth',
+            message=message, hardware_id=str(self.pipeline.model.device),
             values=[KeyValue(key=k, value=f'{v:.3f}' if isinstance(v, float) else str(v))
                     for k, v in s.items()] + [KeyValue(key='device', value=str(
                         self.pipeline.model.device))])
@@ -225,28 +252,38 @@ class DepthNode(Node):
         self.pub_diag.publish(array_msg)
 
     def shutdown(self) -> None:
-        """Stop the worker thread."""
+        """Stop the worker thread (it finishes the frame or warm-up it is running)."""
         self._running = False
         self.mailbox.close()
-        self._worker.join(timeout=5.0)
+        self._worker.join(timeout=30.0)
 
 
-def main(args=None) -> int:
-    """Run the node; exit 2 when the parameters or the model are unusable."""
-    rclpy.init(args=args)
+def _start_error(err: Exception) -> str:
+    """Return the one-line reason for a failed start."""
+    text = str(err).strip()
+    if isinstance(err, rclpy_implementation.RCLError):   # e.g. a params file that is not YAML
+        return 'bad ROS arguments or params file: ' + text.split(', at /')[0].removeprefix(
+            'failed to initialize rcl: ')
+    return text.replace('\n', '; ')
+
+
+def run(args=None) -> int:
+    """Run the node until Ctrl-C; return 2 when the arguments, parameters or model are bad."""
+    node, code = None, 0
     try:
+        rclpy.init(args=args)
         node = DepthNode()
-    except (ModelLoadError, ValueError, InvalidParameterTypeException,
-            InvalidParameterValueException) as err:
-        rclpy.logging.get_logger('depth_node').fatal(f'cannot start: {err}')
-        rclpy.try_shutdown()
-        return 2
-    try:
+        node.start()
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except START_ERRORS + (rclpy_implementation.RCLError,) as err:
+        print(f'error: cannot start depth_node: {_start_error(err)}', file=sys.stderr,
+              flush=True)
+        code = 2
     finally:
-        node.shutdown()
-        node.destroy_node()
+        if node is not None:
+            node.shutdown()
+            node.destroy_node()
         rclpy.try_shutdown()
-    return 0
+    return code

@@ -56,12 +56,13 @@ class RateStats:
         self._times = deque(maxlen=window)
         self._latency = deque(maxlen=window)
         self._forward = deque(maxlen=window)
-        self.received = self.processed = self.bad_input = self.errors = 0
+        self.received = self.processed = self.bad_input = self.errors = self.empty = 0
 
-    def output(self, latency_s: float, forward_s: float) -> None:
-        """Record one published frame."""
+    def output(self, latency_s: float, forward_s: float, empty: bool = False) -> None:
+        """Record one published frame (``empty``: not one valid pixel)."""
         with self._lock:
             self.processed += 1
+            self.empty += int(empty)
             self._times.append(time.monotonic())
             self._latency.append(latency_s)
             self._forward.append(forward_s)
@@ -71,10 +72,44 @@ class RateStats:
         with self._lock:
             times, lat, fwd = list(self._times), list(self._latency), list(self._forward)
             out = {'received': self.received, 'processed': self.processed,
-                   'bad_input': self.bad_input, 'errors': self.errors}
+                   'bad_input': self.bad_input, 'errors': self.errors, 'empty': self.empty}
         span = times[-1] - times[0] if len(times) > 1 else 0.0
         out['rate_hz'] = (len(times) - 1) / span if span > 0 else 0.0
         for name, values in (('latency', lat), ('forward', fwd)):
             p50, p95 = np.percentile(values, [50, 95]) if values else (np.nan, np.nan)
             out[f'{name}_p50_ms'], out[f'{name}_p95_ms'] = 1e3 * p50, 1e3 * p95
         return out
+
+
+OK, WARN, ERROR = 0, 1, 2       # diagnostic_msgs/DiagnosticStatus levels
+
+
+def assess(before: dict, now: dict) -> tuple[int, str]:
+    """
+    Judge the node's health over the last diagnostics period.
+
+    :param before: the counters (``received``, ``processed``, ``bad_input``, ``errors``,
+        ``dropped``, ``empty``) at the start of the period.
+    :param now: the same counters now.
+    :returns: (OK, WARN or ERROR, message). ERROR: every frame of the period failed;
+        WARN: no input, most frames dropped, every output all invalid, or some failed.
+    """
+    d = {k: now[k] - before.get(k, 0) for k in
+         ('received', 'processed', 'bad_input', 'errors', 'dropped', 'empty')}
+    failed = d['bad_input'] + d['errors']
+    if now['received'] == 0:
+        return WARN, 'no input image yet'
+    if d['received'] == 0:
+        return WARN, 'no input image in the last period'
+    if d['processed'] == 0 and failed > 0:
+        return ERROR, (f'every frame failed: {d["bad_input"]} bad input, {d["errors"]} '
+                       'inference errors (see the log)')
+    if 2 * d['dropped'] > d['received']:
+        return WARN, (f'{d["dropped"]} of {d["received"]} frames were dropped: the model is '
+                      'slower than the camera (fp16, a GPU or a smaller input would help)')
+    if d['processed'] > 0 and d['empty'] == d['processed']:
+        return WARN, ('every output was all invalid: check min_depth_m, max_depth_m, '
+                      'baseline_m and the focal length')
+    if failed:
+        return WARN, f'{failed} frames failed (bad input or inference errors, see the log)'
+    return OK, 'running'

@@ -11,8 +11,8 @@ import pytest
 from sorghum_depth.geometry import choose_focal, MODEL_FX, plausible_fx
 from sorghum_depth.image_codec import (decode_image, encode_depth, image_to_rgb8,
                                        ImageDecodeError)
-from sorghum_depth.params import validate
-from sorghum_depth.runtime import LatestFrame, RateStats
+from sorghum_depth.params import unknown_parameters, validate
+from sorghum_depth.runtime import assess, ERROR, LatestFrame, OK, RateStats, WARN
 from sorghum_depth.selfcheck import photometric_error
 
 
@@ -154,3 +154,30 @@ def test_malformed_devices_are_refused_by_name(device):
     with pytest.raises(ValueError, match=f"device: '{device}' is not"):
         validate({'model_path': 'm.ts', 'device': device})
     assert validate({'model_path': 'm.ts', 'device': 'cuda:12'}).device == 'cuda:12'
+
+
+def test_misspelled_parameters_are_named_with_a_suggestion():
+    lines = unknown_parameters(['modle_path', 'max_depth', 'use_sim_time', 'device', 'zzz'])
+    assert lines == ['max_depth: unknown parameter, ignored (did you mean max_depth_m?)',
+                     'modle_path: unknown parameter, ignored (did you mean model_path?)',
+                     'zzz: unknown parameter, ignored']
+
+
+def _counts(received=0, processed=0, bad_input=0, errors=0, dropped=0, empty=0):
+    return {'received': received, 'processed': processed, 'bad_input': bad_input,
+            'errors': errors, 'dropped': dropped, 'empty': empty}
+
+
+@pytest.mark.parametrize('now,level,words', [
+    (_counts(), WARN, 'no input image yet'),
+    (_counts(20, 20, 5), OK, 'running'),                      # old errors are forgotten
+    (_counts(10, 10, 5), WARN, 'no input image in the last'),
+    (_counts(30, 10, 15, 5), ERROR, 'every frame failed'),
+    (_counts(30, 22, 5, 0, 8), OK, 'running'),                # 8 of 20 dropped: not most
+    (_counts(30, 12, 5, 0, 12), WARN, '12 of 20 frames were dropped'),
+    (_counts(30, 20, 5, 0, 0, 10), WARN, 'every output was all invalid'),
+    (_counts(30, 19, 6), WARN, '1 frames failed')])
+def test_diagnostics_judge_the_last_period(now, level, words):
+    before = _counts(10, 10, 5)
+    got_level, message = assess(before if now['received'] else _counts(), now)
+    assert (got_level, words in message) == (level, True), message
