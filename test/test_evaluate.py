@@ -3,6 +3,7 @@
 """SGBM on real Middlebury scenes, evaluate_pairs, and the sorghum-depth-evaluate CLI."""
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -11,13 +12,17 @@ import cv2
 import numpy as np
 import pytest
 from sorghum_depth_training.evaluate import evaluate_pairs, ModelPredictor, sgbm_predictor
+from sorghum_depth_training.evaluate_report import markdown_table
 from sorghum_depth_training.gt_io import find_pairs, GTError, StereoPair
-from sorghum_depth_training.sgbm import num_disparities, sgbm_disparity
+from sorghum_depth_training.sgbm import num_disparities, num_disparities_for, sgbm_disparity
 from sorghum_depth_training.synthetic import write_synthetic
+from tiny_model import make_tiny_model
 
-# Measured with the fixed settings (opencv 5.0, nonocc mask, no alignment):
-# tsukuba bad_3 1.60 %, density 75.1 %; venus bad_3 0.69 %, density 74.9 %.
-SGBM_MAX_BAD3 = {'tsukuba': 2.5, 'venus': 1.5}
+# Measured with the fixed settings (opencv 5.0, nonocc mask, no alignment), the search
+# range from the GT: tsukuba bad_3 1.32 %, density 98.1 % (16 px); venus bad_3 0.68 %,
+# density 94.3 % (32 px). With 0.25 x width (96, 112 px): density 75.1 and 74.9 %.
+SGBM_MAX_BAD3 = {'tsukuba': 2.0, 'venus': 1.0}
+SGBM_RANGE_PX = {'tsukuba': 16, 'venus': 32}
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -33,9 +38,21 @@ def test_sgbm_on_real_middlebury(scene):
     # no match candidates in the leftmost numDisparities columns
     assert np.isnan(disp[:, :num_disparities(disp.shape[1]) - 1]).all()
     report = evaluate_pairs([pair], {'sgbm': sgbm_predictor}, ['metric'], progress=False)
-    m = report['methods']['sgbm']['per_pair'][scene]['metric']
-    assert m['bad_3'] < SGBM_MAX_BAD3[scene]
-    assert 70.0 < m['density'] < 80.0
+    row = report['methods']['sgbm']['per_pair'][scene]
+    assert row['metric']['bad_3'] < SGBM_MAX_BAD3[scene]
+    # the search range covers the scene's disparities, not a quarter of the width: the
+    # border without match candidates shrinks from 96-112 columns to 16-32
+    assert row['sgbm_num_disparities'] == SGBM_RANGE_PX[scene]
+    assert row['sgbm_range_from'] == 'gt' and row['scaling'] == 'measured'
+    assert 90.0 < row['metric']['density'] <= 100.0
+
+
+def test_sgbm_range_rule_known_values():
+    assert [num_disparities_for(d) for d in (0.0, 14.0, 15.0, 15.25, 55.0, 63.0, 64.0)] == \
+        [16, 16, 16, 32, 64, 64, 80]
+    assert num_disparities(384) == 96      # the default, kept for training hints and others
+    with pytest.raises(ValueError, match='multiple of 16'):
+        sgbm_disparity(np.zeros((8, 40), np.uint8), np.zeros((8, 40), np.uint8), 20)
 
 
 def _gt_plus(offset_px: float, scale: float = 1.0):
@@ -102,6 +119,11 @@ def test_cli_sgbm_on_middlebury_writes_json_md_png(tmp_path):
     report = json.loads((out / 'metrics.json').read_text())
     assert report['settings']['mask'] == 'nonocc'
     assert report['settings']['methods']['sgbm']['blockSize'] == 5
+    assert 'largest GT disparity' in report['settings']['methods']['sgbm']['numDisparities']
+    assert report['pairs']['tsukuba']['gt_scale'] == 16.0
+    assert report['pairs']['venus']['gt_scale'] == 8.0
+    assert report['pairs']['venus']['gt_scale_from'] == 'info.txt'
+    assert report['methods']['sgbm']['scaling'] == 'measured'
     sgbm = report['methods']['sgbm']
     assert list(sgbm['per_pair']) == ['tsukuba', 'venus']
     for scene, row in sgbm['per_pair'].items():
@@ -136,3 +158,57 @@ def test_cli_bad_inputs_exit_2_and_name_the_file(tmp_path):
              '--out', str(tmp_path / 'o'))
     assert r.returncode == 2 and 'model.ts: cannot load model' in r.stderr
     assert not (tmp_path / 'o' / 'metrics.json').exists()
+
+
+def _uncalibrated_copy(synth, dst, name='000000'):
+    """Copy the synthetic pair into a left/ right/ gt/ folder: no calibration."""
+    for sub, src in (('left', f'left/{name}.png'), ('right', f'right/{name}.png'),
+                     ('gt', f'disp_gt/{name}.npy')):
+        (dst / sub).mkdir(parents=True, exist_ok=True)
+        (dst / sub / Path(src).name).write_bytes((synth / src).read_bytes())
+    return dst
+
+
+def test_every_row_says_what_metric_means(tmp_path):
+    # One model, one frame, twice: with the rig (rescaled) and without (its own pixels).
+    synth = tmp_path / 'synth'
+    write_synthetic(synth, count=1, width=64, height=64)
+    refs = find_pairs(synth) + find_pairs(_uncalibrated_copy(synth, tmp_path / 'plain'))
+    predictors = {'model': ModelPredictor(_ConstantModel()), 'sgbm': sgbm_predictor,
+                  'raw': lambda pair: pair.disp_gt_px}
+    report = evaluate_pairs(refs, predictors, ['metric'], progress=False)
+    model = report['methods']['model']
+    calibrated, plain = model['per_pair']['synth/000000'], model['per_pair']['plain/000000']
+    assert calibrated['scaling'] == 'rig-rescaled' and calibrated['rig_scale'] != 1.0
+    assert plain['scaling'] == 'model-pixels' and plain['rig_scale'] == 1.0
+    assert calibrated['metric']['mae_pct'] != pytest.approx(plain['metric']['mae_pct'])
+    assert model['scaling'] == 'mixed' and 'model-pixels' in model['scaling_note']
+    assert report['methods']['sgbm']['scaling'] == 'measured'
+    assert report['methods']['raw']['scaling'] == 'unspecified'
+    assert set(report['scalings']) == {'rig-rescaled', 'model-pixels', 'measured',
+                                       'unspecified'}
+    assert report['pairs']['synth/000000']['fx_px'] is not None
+    assert report['pairs']['plain/000000']['fx_px'] is None
+    md = markdown_table(report)
+    assert '| model | synth/000000 | rig-rescaled |' in md
+    assert '| model | plain/000000 | model-pixels |' in md
+    assert '| **model** | **mean of 2** | **mixed** |' in md
+    assert '**warning**: `model` mixes scalings' in md
+    assert '- `model-pixels`: metric (no calibration' in md
+
+
+def test_cli_model_without_calibration_is_labelled_and_warned(tmp_path):
+    synth = tmp_path / 'synth'
+    write_synthetic(synth, count=1, width=64, height=64)
+    plain = _uncalibrated_copy(synth, tmp_path / 'plain')
+    model = make_tiny_model(tmp_path / 'model.ts', height=64, width=64)
+    r = _cli(str(synth), str(plain), '--model', str(model), '--no-sgbm', '--no-panels',
+             '--out', str(tmp_path / 'o'))
+    assert r.returncode == 0, r.stderr
+    assert 'warning: model: 1 of 2 pairs have no calibration' in r.stderr
+    report = json.loads((tmp_path / 'o/metrics.json').read_text())
+    rows = report['methods']['model']['per_pair']
+    assert rows['synth/000000']['scaling'] == 'rig-rescaled'
+    assert rows['plain/000000']['scaling'] == 'model-pixels'
+    assert report['methods']['model']['scaling'] == 'mixed'
+    assert '| model | plain/000000 | model-pixels |' in (tmp_path / 'o/metrics.md').read_text()

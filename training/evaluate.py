@@ -8,7 +8,10 @@ unless ``--no-sgbm``) or the SGBM baseline alone (``--sgbm``). Inputs: Middlebur
 folders or a folder of them, dataset directories with ``disp_gt/``, or ``left/ right/
 gt/`` folders (see ``gt_io``). Metrics and alignments: ``metrics``. Outputs in ``--out``:
 ``metrics.json`` (settings, per pair and mean, per method and alignment), ``metrics.md``
-and ``panels/<pair>.png``.
+and ``panels/<pair>.png``. Every row says what ``metric`` means for it (``scaling``: the
+model's disparity rescaled to the pair's rig, the model's own pixels where the pair has no
+calibration, or measured by SGBM; see ``evaluate_report.SCALINGS``). SGBM searches the
+disparities the pair's GT holds (``SGBMPredictor``).
 
 Exit code 2 with an ``error:`` line naming the file on bad input (missing dataset, GT of
 unknown format, size mismatch, unloadable model).
@@ -26,17 +29,39 @@ import numpy as np
 from tqdm import tqdm
 
 from .dataset_dir import DatasetError
-from .evaluate_report import markdown_table, write_json, write_panel
+from .evaluate_report import markdown_table, scaling_of, SCALINGS, write_json, write_panel
 from .gt_io import find_pairs, GTError, MASK_NAMES, PairRef, StereoPair
-from .metrics import ALIGNMENTS, evaluate_disparity, mean_metrics
-from .sgbm import NUM_DISP_FRAC, sgbm_disparity, sgbm_settings
+from .metrics import ALIGNMENTS, evaluate_disparity, mean_metrics, valid_gt_mask
+from .sgbm import (NUM_DISP_FRAC, num_disparities, num_disparities_for, sgbm_disparity,
+                   sgbm_settings)
 
 Predictor = Callable[[StereoPair], np.ndarray]
+SGBM_RANGE_RULE = ('per pair: the smallest multiple of 16 covering the largest GT disparity '
+                   f'(16 x ceil((ceil(max) + 1) / 16)); {NUM_DISP_FRAC} x width rounded up '
+                   'to 16 where the pair has no valid GT. Per pair in sgbm_num_disparities')
 
 
-def sgbm_predictor(pair: StereoPair) -> np.ndarray:
-    """Return the OpenCV SGBM disparity (px, NaN invalid) of a pair; settings in ``sgbm``."""
-    return sgbm_disparity(pair.left_rgb, pair.right_rgb)
+class SGBMPredictor:
+    """OpenCV SGBM (settings in ``sgbm``) with a search range that covers the pair's GT."""
+
+    def num_disparities(self, pair: StereoPair) -> tuple[int, str]:
+        """Return the search range in px for ``pair`` and its rule (``gt`` or ``width``)."""
+        valid = valid_gt_mask(pair.disp_gt_px)
+        if valid.any():
+            return num_disparities_for(float(pair.disp_gt_px[valid].max())), 'gt'
+        return num_disparities(pair.left_rgb.shape[1]), 'width'
+
+    def describe(self, pair: StereoPair) -> dict:
+        """Return the per-pair facts of this method for the report."""
+        num, rule = self.num_disparities(pair)
+        return {'scaling': 'measured', 'sgbm_num_disparities': num, 'sgbm_range_from': rule}
+
+    def __call__(self, pair: StereoPair) -> np.ndarray:
+        """Return the SGBM disparity (px, NaN invalid) of ``pair``."""
+        return sgbm_disparity(pair.left_rgb, pair.right_rgb, self.num_disparities(pair)[0])
+
+
+sgbm_predictor = SGBMPredictor()
 
 
 class ModelPredictor:
@@ -70,6 +95,17 @@ class ModelPredictor:
             scale *= pair.fx_px / pair.left_rgb.shape[1] / float(self.train_fx_over_width)
         return scale
 
+    def scaling(self, pair: StereoPair) -> str:
+        """Return how ``rig_scale`` treats ``pair`` (a key of ``SCALINGS``)."""
+        if not (pair.baseline_m and self.train_baseline_m):
+            return 'model-pixels'
+        return ('rig-rescaled' if pair.fx_px and self.train_fx_over_width
+                else 'rig-rescaled-baseline')
+
+    def describe(self, pair: StereoPair) -> dict:
+        """Return the per-pair facts of this method for the report: scaling and factor."""
+        return {'scaling': self.scaling(pair), 'rig_scale': self.rig_scale(pair)}
+
     def __call__(self, pair: StereoPair) -> np.ndarray:
         """Predicted left disparity of ``pair`` in px of its width."""
         disp = np.asarray(self.model.predict_disparity(pair.left_rgb), np.float32)
@@ -102,6 +138,8 @@ def _evaluate_one(pair: StereoPair, predictors: dict[str, Predictor],
         row = {a: evaluate_disparity(disp, pair.disp_gt_px, pair.mask, a, pair.fx_px,
                                      pair.baseline_m) for a in alignments}
         row['predict_s'] = seconds
+        describe = getattr(predictor, 'describe', None)
+        row.update(describe(pair) if describe is not None else {'scaling': 'unspecified'})
         rows[method] = row
         align = _panel_alignment(alignments)
         scale = row[align]['scale']
@@ -122,13 +160,19 @@ def evaluate_pairs(pairs: Sequence[StereoPair | PairRef], predictors: dict[str, 
     :param progress: show a tqdm progress bar.
 
     :returns: ``{'alignments': [...], 'methods': {method: {'per_pair': {pair: {alignment:
-        metrics, 'predict_s': s, 'mask': bool}}, 'mean': {alignment: metrics}}}}``.
+        metrics, 'predict_s': s, 'mask': bool, 'scaling': kind, ...}}, 'mean': {alignment:
+        metrics}, 'scaling': kind or 'mixed', 'scaling_note': text}}, 'pairs': {pair:
+        {'fx_px', 'baseline_m', 'gt_scale', 'gt_scale_from'}}, 'scalings': {kind: text}}``.
+        ``scaling`` says what ``metric`` means for that row (``SCALINGS``).
     """
     methods = {m: {'per_pair': {}, 'mean': {}} for m in predictors}
     used: set = set()
+    pair_facts = {}
     for item in tqdm(pairs, desc='evaluate', unit='pair', disable=not progress):
         pair = item.load() if isinstance(item, PairRef) else item
         pair = replace(pair, name=_unique_name(pair.name, used))
+        pair_facts[pair.name] = {'fx_px': pair.fx_px, 'baseline_m': pair.baseline_m,
+                                 'gt_scale': pair.gt_scale, 'gt_scale_from': pair.gt_scale_from}
         rows, panel = _evaluate_one(pair, predictors, alignments)
         for method, row in rows.items():
             row['mask'] = pair.mask is not None
@@ -136,10 +180,18 @@ def evaluate_pairs(pairs: Sequence[StereoPair | PairRef], predictors: dict[str, 
         if out_dir is not None:
             write_panel(Path(out_dir) / 'panels' / (pair.name.replace('/', '__') + '.png'),
                         pair, panel)
+    kinds_used: set = set()
     for res in methods.values():
         res['mean'] = {a: mean_metrics([r[a] for r in res['per_pair'].values()])
                        for a in alignments}
-    return {'alignments': list(alignments), 'methods': methods}
+        kinds = {r['scaling'] for r in res['per_pair'].values()}
+        kinds_used |= kinds
+        res['scaling'] = scaling_of(kinds) if kinds else 'unspecified'
+        res['scaling_note'] = (SCALINGS.get(res['scaling'], res['scaling'])
+                               if res['scaling'] != 'mixed' else
+                               'mixed: ' + ', '.join(sorted(kinds)) + ' (the mean mixes them)')
+    return {'alignments': list(alignments), 'methods': methods, 'pairs': pair_facts,
+            'scalings': {k: SCALINGS.get(k, k) for k in sorted(kinds_used)}}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -159,7 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--mask', choices=MASK_NAMES, default='nonocc',
                    help='evaluation mask where the data has one (default nonocc)')
     p.add_argument('--gt-scale', type=float, default=None,
-                   help='PNG GT: disparity = value / scale (default: info.txt or 256)')
+                   help='PNG GT without info.txt: disparity = value / scale (default 256 '
+                   "for 16-bit PNG); a scene's info.txt always wins, a contradicting value "
+                   'is refused')
     p.add_argument('--device', default='cpu', help='device for --model (default cpu)')
     p.add_argument('--out', type=Path, default=Path('evaluation'),
                    help='output folder (default ./evaluation)')
@@ -182,12 +236,12 @@ def _predictors(args: argparse.Namespace) -> tuple[dict[str, Predictor], dict]:
         predictors['model'] = ModelPredictor(model)
         settings['model'] = {'path': str(args.model), 'device': args.device,
                              'metadata': dict(getattr(model, 'metadata', None) or {}),
-                             'disparity_rescaled_by': 'pair baseline_m / training baseline_m '
-                             'where the pair has a calibration'}
+                             'disparity_rescaled_by': 'pair baseline_m x fx/W over the '
+                             'training rig where the pair has a calibration: see scaling'}
     if args.sgbm or not args.no_sgbm:
         predictors['sgbm'] = sgbm_predictor
-        settings['sgbm'] = dict(sgbm_settings(0), numDisparities=f'{NUM_DISP_FRAC} x width, '
-                                'rounded up to a multiple of 16', opencv=cv2.__version__)
+        settings['sgbm'] = dict(sgbm_settings(0), numDisparities=SGBM_RANGE_RULE,
+                                opencv=cv2.__version__)
     return predictors, settings
 
 
@@ -203,7 +257,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict:
                             None if args.no_panels else args.out)
     report['settings'] = {
         'command': 'sorghum-depth-evaluate ' + ' '.join(argv),
-        'data': [str(p) for p in args.data], 'mask': args.mask, 'gt_scale': args.gt_scale,
+        'data': [str(p) for p in args.data], 'mask': args.mask,
+        'gt_scale': 'per pair, see pairs (--gt-scale '
+                    f'{"not given" if args.gt_scale is None else args.gt_scale})',
         'alignments': alignments, 'methods': method_settings,
         'units': 'mae_px px; mae_pct, bad_k, d1, density, delta1 %; rmse, sq_rel m'}
     write_json(args.out / 'metrics.json', report)
@@ -223,7 +279,19 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown_table(report))
     print(f'wrote {args.out / "metrics.json"}, {args.out / "metrics.md"}'
           + ('' if args.no_panels else f' and {args.out / "panels"}/'))
+    _warn_uncalibrated(report)
     return 0
+
+
+def _warn_uncalibrated(report: dict) -> None:
+    """Say on stderr when a model was scored in its own pixels on some pairs."""
+    for method, res in report['methods'].items():
+        rows = res['per_pair'].values()
+        own = sum(r.get('scaling') == 'model-pixels' for r in rows)
+        if own:
+            print(f'warning: {method}: {own} of {len(rows)} pairs have no calibration, so '
+                  "its disparity is scored in the model's own pixels, not rescaled to the "
+                  "pair's rig (scaling model-pixels in metrics.json)", file=sys.stderr)
 
 
 if __name__ == '__main__':

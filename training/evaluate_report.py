@@ -23,6 +23,24 @@ from .metrics import DEPTH_KEYS, DISPARITY_KEYS, valid_gt_mask, valid_pred_mask
 ERROR_MAX_PX = 5.0
 LABEL_H_PX = 18
 TABLE_KEYS = DISPARITY_KEYS + ('density',)
+# What a method's disparity is before alignment: the ``scaling`` of every per-pair row
+# and of every method in metrics.json and in the tables. A method whose pairs differ is
+# ``mixed`` (its mean mixes them).
+SCALINGS = {
+    'rig-rescaled': 'metric (rig-rescaled: the model disparity times pair baseline_m x fx/W '
+                    'over that of the training rig, so that equal depths compare)',
+    'rig-rescaled-baseline': 'metric (rig-rescaled by pair baseline_m over the training '
+                             'baseline only: the pair has no fx)',
+    'model-pixels': 'metric (no calibration: the pixels of the model as they are, as if the '
+                    'training rig had taken the pair)',
+    'measured': 'metric (measured on the pair itself by stereo matching)',
+    'unspecified': 'as the predictor returned it (it gives no scaling information)',
+}
+
+
+def scaling_of(kinds: set) -> str:
+    """Return the one scaling of a set of per-pair scalings, or ``mixed``."""
+    return next(iter(kinds)) if len(kinds) == 1 else 'mixed'
 
 
 def _json_safe(value):
@@ -62,17 +80,31 @@ def markdown_table(report: dict) -> str:
                for row in m['per_pair'].values() for k in DEPTH_KEYS):
             keys += list(DEPTH_KEYS)
         lines += [f'### Alignment: {align}', '',
-                  '| method | pair | ' + ' | '.join(keys) + ' |',
-                  '|---|---|' + '---:|' * len(keys)]
+                  '| method | pair | scaling | ' + ' | '.join(keys) + ' |',
+                  '|---|---|---|' + '---:|' * len(keys)]
         for method, res in report['methods'].items():
             for pair, row in res['per_pair'].items():
-                lines.append(f'| {method} | {pair} | '
+                lines.append(f'| {method} | {pair} | {row.get("scaling", "unspecified")} | '
                              + ' | '.join(_fmt(row[align].get(k)) for k in keys) + ' |')
             mean = res['mean'][align]
             lines.append(f'| **{method}** | **mean of {mean["n_pairs"]}** | '
+                         f'**{res.get("scaling", "unspecified")}** | '
                          + ' | '.join(_fmt(mean.get(k)) for k in keys) + ' |')
         lines.append('')
-    return '\n'.join(lines)
+    return '\n'.join(lines + _scaling_legend(report))
+
+
+def _scaling_legend(report: dict) -> list[str]:
+    """Lines that say what each scaling in the tables means, and warn of mixed means."""
+    used = sorted({row.get('scaling', 'unspecified') for res in report['methods'].values()
+                   for row in res['per_pair'].values()})
+    lines = ['Scaling (what `metric` means for each row):', '']
+    lines += [f'- `{kind}`: {SCALINGS.get(kind, kind)}' for kind in used]
+    for method, res in report['methods'].items():
+        if res.get('scaling') == 'mixed':
+            lines.append(f'- **warning**: `{method}` mixes scalings over its pairs, so its '
+                         'mean mixes them too: compare per pair')
+    return lines + ['']
 
 
 def _colour(values: np.ndarray, valid: np.ndarray, vmax: float,
