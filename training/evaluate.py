@@ -20,6 +20,7 @@ unknown format, size mismatch, unloadable model).
 import argparse
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+import math
 from pathlib import Path
 import sys
 import time
@@ -29,7 +30,8 @@ import numpy as np
 from tqdm import tqdm
 
 from .dataset_dir import DatasetError
-from .evaluate_report import markdown_table, scaling_of, SCALINGS, write_json, write_panel
+from .evaluate_report import (markdown_table, scaling_of, SCALINGS, staged_output, write_json,
+                              write_panel)
 from .gt_io import find_pairs, GTError, MASK_NAMES, PairRef, StereoPair
 from .metrics import ALIGNMENTS, evaluate_disparity, mean_metrics, valid_gt_mask
 from .sgbm import (NUM_DISP_FRAC, num_disparities, num_disparities_for, sgbm_disparity,
@@ -247,24 +249,33 @@ def _predictors(args: argparse.Namespace) -> tuple[dict[str, Predictor], dict]:
 
 def run(args: argparse.Namespace, argv: list[str]) -> dict:
     """Evaluate as ``args`` say, write the outputs, and return the report."""
-    if args.gt_scale is not None and args.gt_scale <= 0:
-        raise GTError(f'--gt-scale must be > 0, got {args.gt_scale}')
+    if args.gt_scale is not None and not (math.isfinite(args.gt_scale) and args.gt_scale > 0):
+        raise GTError(f'--gt-scale must be a finite number > 0, got {args.gt_scale}')
+    if args.sgbm and args.no_sgbm:
+        raise GTError('--no-sgbm contradicts --sgbm (use --no-sgbm with --model only)')
+    if args.out.exists() and not args.out.is_dir():
+        raise GTError(f'{args.out}: --out is a file, not a folder')
     refs = [ref for path in args.data for ref in find_pairs(path, args.mask, args.gt_scale)]
     predictors, method_settings = _predictors(args)
     alignments = list(ALIGNMENTS) if args.align == 'both' else [args.align]
-    args.out.mkdir(parents=True, exist_ok=True)
-    report = evaluate_pairs(refs, predictors, alignments,
-                            None if args.no_panels else args.out)
-    report['settings'] = {
+    with staged_output(args.out) as stage:
+        report = evaluate_pairs(refs, predictors, alignments, None if args.no_panels else stage)
+        report['settings'] = _settings(args, argv, alignments, method_settings)
+        write_json(stage / 'metrics.json', report)
+        (stage / 'metrics.md').write_text(markdown_table(report), encoding='utf-8')
+    return report
+
+
+def _settings(args: argparse.Namespace, argv: list[str], alignments: list[str],
+              method_settings: dict) -> dict:
+    """Return the settings block of the report."""
+    return {
         'command': 'sorghum-depth-evaluate ' + ' '.join(argv),
         'data': [str(p) for p in args.data], 'mask': args.mask,
         'gt_scale': 'per pair, see pairs (--gt-scale '
                     f'{"not given" if args.gt_scale is None else args.gt_scale})',
         'alignments': alignments, 'methods': method_settings,
         'units': 'mae_px px; mae_pct, bad_k, d1, density, delta1 %; rmse, sq_rel m'}
-    write_json(args.out / 'metrics.json', report)
-    (args.out / 'metrics.md').write_text(markdown_table(report), encoding='utf-8')
-    return report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -275,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
         report = run(args, argv)
     except (GTError, DatasetError) as e:
         print(f'error: {e}', file=sys.stderr)
+        return 2
+    except OSError as e:  # unreadable input or a full disk: no partial output is left
+        print(f'error: {e.filename or ""}: {e.strerror or e}', file=sys.stderr)
         return 2
     print(markdown_table(report))
     print(f'wrote {args.out / "metrics.json"}, {args.out / "metrics.md"}'

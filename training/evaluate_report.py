@@ -10,14 +10,19 @@ valid disparity, ``COLORMAP_TURBO``); the error map runs from 0 to ``ERROR_MAX_P
 (saturated above). Black = no GT / no prediction; dark grey = outside the mask.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 import json
 import math
+import os
 from pathlib import Path
+import shutil
+import tempfile
 
 import cv2
 import numpy as np
 
-from .gt_io import StereoPair
+from .gt_io import GTError, StereoPair
 from .metrics import DEPTH_KEYS, DISPARITY_KEYS, valid_gt_mask, valid_pred_mask
 
 ERROR_MAX_PX = 5.0
@@ -41,6 +46,59 @@ SCALINGS = {
 def scaling_of(kinds: set) -> str:
     """Return the one scaling of a set of per-pair scalings, or ``mixed``."""
     return next(iter(kinds)) if len(kinds) == 1 else 'mixed'
+
+
+class OutputError(GTError):
+    """The output folder cannot be used (a file, not writable); the message names it."""
+
+
+def _missing_parents(path: Path) -> list[Path]:
+    """Return the folders above ``path`` that do not exist yet, outermost first."""
+    missing = [p for p in Path(path).absolute().parents if not p.exists()]
+    return missing[::-1]
+
+
+@contextmanager
+def staged_output(out: Path) -> Iterator[Path]:
+    """
+    Yield a fresh staging folder beside ``out``; its files go into ``out`` only on success.
+
+    A run that fails (bad input half-way, full disk) leaves ``out`` as it was and removes
+    the staging folder and every folder it created, so no partial output remains.
+
+    :raises OutputError: ``out`` is a file, or its folder cannot be written.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f'{out}: --out is a file, not a folder')
+    created = _missing_parents(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f'.{out.name}.partial-', dir=out.parent))
+    except OSError as e:
+        _remove_empty(created)
+        raise OutputError(f'{out}: cannot write the output folder ({e.strerror or e})') from e
+    try:
+        yield stage
+        out.mkdir(exist_ok=True)
+        for src in sorted(p for p in stage.rglob('*') if p.is_file()):
+            dst = out / src.relative_to(stage)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dst)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        _remove_empty(created)
+        raise
+    shutil.rmtree(stage, ignore_errors=True)
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the given folders, innermost first, where they are empty."""
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
 
 
 def _json_safe(value):

@@ -384,6 +384,8 @@ def find_pairs(path: Path, mask_name: str = 'nonocc',
     :raises GTError: missing path, no pairs found, or a source without GT.
     """
     path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise GTError(f'{path}: not a folder (give a dataset folder or a Middlebury scene)')
     if not path.is_dir():
         raise GTError(f'{path}: dataset folder not found')
     if all((path / f).is_file() for f in MIDDLEBURY_FILES):
