@@ -26,6 +26,7 @@ BASELINE_M = 0.11
 FX_OVER_WIDTH = 0.6
 NEW = ('disparity', 'depth', 'depth/camera_info')
 EUROC_LEFT = '/stereo/left/image_raw'
+EUROC_P_FX = 436.24429565      # the left camera_info's rectified P[0]; K[0] is 458.654
 
 
 @pytest.fixture(scope='module')
@@ -103,7 +104,7 @@ def euroc(tmp_path_factory, model_path):
         conn = next(c for c in reader.connections if c.topic == EUROC_LEFT)
         raw = next(reader.messages(connections=[conn]))[2]
         rgb = image_to_rgb8(reader.deserialize(raw, conn.msgtype))
-    lo, hi = depth_limits(model_path, rgb, 458.654)
+    lo, hi = depth_limits(model_path, rgb, EUROC_P_FX)
     out = tmp_path_factory.mktemp('euroc') / 'out'
     done = subprocess.run(
         [sys.executable, '-m', 'sorghum_depth_training.infer_bag', str(bag), str(out),
@@ -127,11 +128,14 @@ def test_euroc_clip_keeps_every_topic_and_adds_depth(euroc):
         assert [m[:3] for m in out[topic]] == kept, topic
     assert len(out[EUROC_LEFT]) == 5
     left_info = src['/stereo/left/camera_info'][0][3]
+    assert abs(left_info.p[0] / left_info.k[0] - 1) > 0.04, 'EuRoC: rectified P != K'
     for disp in check_outputs(out, EUROC_LEFT, prefix):
-        assert disp.f == pytest.approx(left_info.k[0])
+        assert disp.f == pytest.approx(left_info.p[0]), 'rectified images: fx is P[0]'
     depth_info = out[f'{prefix}/depth/camera_info'][0][3]
+    np.testing.assert_array_equal(depth_info.p, left_info.p)
     np.testing.assert_array_equal(depth_info.k, left_info.k)
     np.testing.assert_array_equal(depth_info.d, left_info.d)
+    assert 'camera_info P[0] (' in stdout and 'warning' not in stdout
 
 
 def test_synthetic_bag_16uc1_and_overwrite(tmp_path, model_path, synth_bag, capsys):
@@ -256,3 +260,49 @@ def test_bad_inputs_fail_cleanly(tmp_path, model_path, synth_bag, capsys):
                                      typestore=ts)
         writer.write(conn, 1, read_bag(synth_bag)['/stereo/left/camera_info'][0][2])
     _fails(capsys, tmp_path, [no_images, out, *model], no_images, 'no sensor_msgs/Image')
+
+
+def _write_pair_bag(path, infos):
+    """Write one synthetic frame per CameraInfo in ``infos`` (rosbag2 MCAP, sibling topic)."""
+    rgb = synthetic.render_pair(3, 0, 128, 64).left
+    with StereoBagWriter(path, 'mcap') as writer:
+        for i, info in enumerate(infos):
+            writer.write_pair(rgb, rgb, 10**18 + i * 10**8, (info, info))
+    return path
+
+
+def test_bad_camera_info_falls_back_and_the_summary_says_so(tmp_path, model_path, capsys):
+    bad = [camera_info(128, 64, fx, fx, 63.5, 31.5) for fx in
+           (float('nan'), float('inf'), 0.0, -70.0, 1e12)]
+    bag = _write_pair_bag(tmp_path / 'in', bad)
+    assert infer_bag.main([str(bag), str(tmp_path / 'out'), '--model', str(model_path),
+                           '--device', 'cpu', '--min-depth', '0.01', '--max-depth', '1e6',
+                           '--no-progress']) == 0
+    text = capsys.readouterr().out
+    assert text.count('warning: 1 frames: /stereo/left/camera_info: camera_info P[0] is') == 5
+    out = read_bag(tmp_path / 'out')
+    model_fx = FX_OVER_WIDTH * 128
+    for (_, _, _, disp), (_, _, _, info), (_, _, _, depth) in zip(*(
+            out[f'/stereo/left/depth_net/{n}'] for n in ('disparity', 'depth/camera_info',
+                                                         'depth'))):
+        assert disp.f == pytest.approx(model_fx) and info.p[0] == pytest.approx(model_fx)
+        assert np.isfinite(info.k).all() and info.k[0] == pytest.approx(model_fx)
+        assert np.isfinite(np.frombuffer(depth.data, '<f4')).mean() > 0.5
+
+
+def test_post_processing_is_as_exported_unless_asked(tmp_path, capsys):
+    from test_pipeline import exported_with_post_processing
+    model = exported_with_post_processing(tmp_path)
+    bag = write_image_bag(tmp_path / 'in')
+    rgb = image_to_rgb8(read_bag(bag)['/cam/image'][0][3])
+    loaded = load_model(model, 'cpu')
+    expect = {None: loaded.predict_disparity(rgb, True), '--no-post-process':
+              loaded.predict_disparity(rgb, False)}
+    for flag, want in expect.items():
+        out = tmp_path / f'out{flag}'
+        assert infer_bag.main([str(bag), str(out), '--model', str(model), '--device', 'cpu',
+                               '--min-depth', '1e-6', '--max-depth', '1e9', '--no-progress'] +
+                              ([flag] if flag else [])) == 0, capsys.readouterr().err
+        disp = read_bag(out)['/cam/depth_net/disparity'][0][3]
+        got = np.frombuffer(disp.image.data, '<f4').reshape(rgb.shape[:2])
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

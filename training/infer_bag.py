@@ -14,21 +14,29 @@ image's header and bag timestamp (DESIGN.md, "Node topics").
   containing ``left``, else the first image topic; depth/disparity topics are ignored.
 - PREFIX: ``--prefix``, else the image topic's namespace + ``/depth_net``
   (``/stereo/left/image_raw`` -> ``/stereo/left/depth_net``).
-- fx: K[0] of the camera_info sibling of the image topic (latest one logged at or
-  before the image, else the first; scaled when its width differs); without a sibling,
-  a CameraInfo with the image's frame_id; else the model's ``fx_over_width`` x width.
+- fx: the rectified P[0] of the camera_info sibling of the image topic (latest one
+  logged at or before the image, else the first; scaled when its width differs), K[0]
+  when P is empty or invalid; without a sibling, a CameraInfo with the image's frame_id;
+  else the model's ``fx_over_width`` x width. A NaN, infinite, non-positive or absurd fx
+  (outside [1e-3, 1e3] x width) is never used: the next source is, and the summary
+  counts the frames (``sorghum_depth.geometry.choose_focal``, as the node does).
+- Post-processing: as exported (the model's metadata) unless ``--post-process`` or
+  ``--no-post-process`` is given.
 - ``--max-frames N``: stops after the N-th image of the topic (processed or skipped);
   OUT is then the clip of IN up to that image: every message logged at or before it.
 - OUT is written in a temporary folder next to it and renamed when complete. Exit 2
-  with ``error: ...`` on bad input; an undecodable image is skipped and counted.
+  with ``error: ...`` on bad input (arguments, bag, model, device, output path); an
+  undecodable image is skipped and counted.
 """
 
 import argparse
 from bisect import bisect_right
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+import math
 import os
 from pathlib import Path
+import re
 import shutil
 import sys
 import tempfile
@@ -36,11 +44,13 @@ import time
 
 import numpy as np
 from rosbags.convert.converter import create_connections_converters, is_same_wireformat
+from rosbags.highlevel import AnyReaderError
 from rosbags.image import compressed_image_to_cvimage
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.rosbag2.errors import WriterError
+from sorghum_depth.geometry import choose_focal
 from sorghum_depth.image_codec import DEPTH_ENCODINGS, image_to_rgb8
-from sorghum_depth.inference import load_model, ModelLoadError
+from sorghum_depth.inference import DeviceError, load_model, ModelLoadError
 from sorghum_depth.messages import build_outputs, TYPESTORE
 from sorghum_depth.pipeline import DepthPipeline
 import torch
@@ -81,6 +91,7 @@ class Summary:
     processed: int = 0
     copied: int = 0
     skipped: Counter = field(default_factory=Counter)
+    fx_warnings: Counter = field(default_factory=Counter)
     forward_s: float = 0.0
     wall_s: float = 0.0
 
@@ -137,21 +148,6 @@ class CameraInfoTrack:
             return None, None
         i = max(bisect_right([t for t, _, _ in track], t_ns) - 1, 0)
         return track[i][1], track[i][2]
-
-
-def focal_px(info, width_px: int) -> tuple[float, object]:
-    """
-    Return (fx px for an image ``width_px`` wide, CameraInfo for the depth output).
-
-    fx is K[0], scaled by the width ratio when the CameraInfo has another width (and then
-    no CameraInfo is passed on); (0, None) without a usable CameraInfo (model's fx).
-    """
-    fx = 0.0 if info is None else float((info.k if hasattr(info, 'k') else info.K)[0])
-    if fx <= 0:
-        return 0.0, None
-    if int(info.width) in (0, width_px):
-        return fx, info
-    return fx * width_px / int(info.width), None
 
 
 def ros2_camera_info(ts, info):
@@ -238,17 +234,22 @@ class BagInference:
             s.skipped[f'undecodable image ({type(e).__name__}: {e})'] += 1
             return
         info, info_topic = self.infos.at(msg.header.frame_id, t_ns)
-        fx, out_info = focal_px(info, rgb.shape[1])
+        info = ros2_camera_info(self.ts, info)
+        width = rgb.shape[1]
+        focal = choose_focal(width, self.pipeline.model.geometry(width)[0], 0.0, info,
+                             scale_other_width=True)
+        if focal.warning:
+            s.fx_warnings[f'{info_topic}: {focal.warning}'] += 1
         try:
-            result = self.pipeline.run(rgb, fx, o.baseline_m, o.min_depth_m, o.max_depth_m)
+            result = self.pipeline.run(rgb, focal.fx_px, o.baseline_m, o.min_depth_m,
+                                       o.max_depth_m)
         except (RuntimeError, ValueError) as e:
             s.skipped[f'inference failed ({type(e).__name__}: {e})'] += 1
             return
         if not s.fx_source:
-            s.fx_source = (f'{info_topic} K[0]' if fx > 0 else 'the model metadata') + \
-                f' ({result.fx_px:.3f} px)'
-        outs = build_outputs(msg.header, result, o.depth_encoding,
-                             ros2_camera_info(self.ts, out_info))
+            where = f'{info_topic} ' if focal.source.startswith('camera_info') else ''
+            s.fx_source = f'{where}{focal.source} ({result.fx_px:.3f} px)'
+        outs = build_outputs(msg.header, result, o.depth_encoding, info, focal.info_from)
         for out_conn, out_msg in zip(self.out_conns, outs):
             self.writer.write(out_conn, t_ns, self.ts.serialize_cdr(out_msg, out_conn.msgtype))
         s.processed += 1
@@ -285,6 +286,11 @@ class BagInference:
 def _check_paths(in_path: Path, out_path: Path, overwrite: bool) -> None:
     if not in_path.exists():
         raise DatasetError(f'{in_path}: bag not found')
+    ancestor = next(p for p in out_path.absolute().parents if p.exists())
+    if not ancestor.is_dir():
+        raise DatasetError(f'{out_path}: cannot be created, {ancestor} is a file, not a folder')
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise DatasetError(f'{out_path}: cannot be created, {ancestor} is not writable')
     if out_path.resolve() == in_path.resolve() or in_path.resolve() in \
             out_path.resolve().parents:
         raise DatasetError(f'{out_path}: output would overwrite the input bag {in_path}')
@@ -314,7 +320,10 @@ def infer_bag(in_path: Path, out_path: Path, pipeline: DepthPipeline, opts: Opti
     tmp_dir = Path(tempfile.mkdtemp(prefix=f'.{out_path.name}.', suffix='.partial',
                                     dir=out_path.parent))
     try:
-        reader = open_bag(in_path)
+        try:
+            reader = open_bag(in_path)
+        except AnyReaderError as e:
+            raise DatasetError(f'{in_path}: not a bag ({e})') from e
         try:
             with Writer(tmp_dir / out_path.name, version=BAG_VERSION,
                         storage_plugin=StoragePlugin.MCAP) as writer:
@@ -339,8 +348,10 @@ def format_summary(s: Summary, out_path: Path) -> str:
         f'{s.prefix}/{{disparity,depth,depth/camera_info}}',
         f'topic {s.topic}: {s.processed} frames processed in {s.wall_s:.2f} s = {fps:.2f} '
         f'frames/s end to end (model forward {1e3 * s.forward_s / s.processed:.1f} ms/frame)',
-        f'fx from {s.fx_source}',
-        f'skipped {sum(s.skipped.values())} of {s.seen} frames' + (':' if s.skipped else '')]
+        f'fx from {s.fx_source}']
+    lines += [f'warning: {n} frames: {text}' for text, n in s.fx_warnings.most_common()]
+    lines += [f'skipped {sum(s.skipped.values())} of {s.seen} frames' +
+              (':' if s.skipped else '')]
     lines += [f'  {n} x {reason}' for reason, n in s.skipped.most_common()]
     return '\n'.join(lines)
 
@@ -353,7 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('bag_out', type=Path, metavar='OUT', help='new rosbag2 MCAP bag folder')
     p.add_argument('--model', type=Path, required=True, help='exported model.ts')
     p.add_argument('--device', default='auto', help="'auto' (default), 'cpu', 'cuda', ...")
-    p.add_argument('--post-process', action='store_true', help='flip post-processing on')
+    p.add_argument('--post-process', action=argparse.BooleanOptionalAction, default=None,
+                   help='flip post-processing on or off (default: as exported, the '
+                   "model's metadata)")
     p.add_argument('--topic', default=None, help='image topic (default: automatic)')
     p.add_argument('--prefix', default=None,
                    help=f'output namespace (default: image namespace + {PREFIX_SUFFIX})')
@@ -373,25 +386,42 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _check_args(args) -> None:
+    """Raise DatasetError naming every bad number or name among the arguments."""
+    problems = []
+    if not 0 < args.min_depth < args.max_depth:
+        problems.append('need 0 < --min-depth < --max-depth')
+    if not (math.isfinite(args.baseline) and args.baseline >= 0):
+        problems.append('need a finite --baseline >= 0')
+    if args.threads < 0 or (args.max_frames is not None and args.max_frames < 1):
+        problems.append('need --threads >= 0 and --max-frames >= 1')
+    if args.prefix and not re.fullmatch(r'/?[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*',
+                                        args.prefix):
+        problems.append(f'--prefix {args.prefix!r} is not a ROS namespace (letters, digits '
+                        'and _, separated by /)')
+    if problems:
+        raise DatasetError('; '.join(problems))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (2 on bad input, message on stderr)."""
     args = build_parser().parse_args(argv)
     opts = Options(args.topic, args.prefix, args.depth_encoding, args.min_depth,
                    args.max_depth, args.baseline, args.max_frames, not args.no_progress)
     try:
-        if not 0 < args.min_depth < args.max_depth or args.baseline < 0 or \
-                args.threads < 0 or (args.max_frames is not None and args.max_frames < 1):
-            raise DatasetError('need 0 < --min-depth < --max-depth, --baseline >= 0, '
-                               '--threads >= 0 and --max-frames >= 1')
+        _check_args(args)
         _check_paths(args.bag_in, args.bag_out, args.overwrite)
         if args.threads > 0:
             torch.set_num_threads(args.threads)
         model = load_model(args.model, args.device)
         summary = infer_bag(args.bag_in, args.bag_out,
                             DepthPipeline(model, args.post_process), opts, args.overwrite)
-    except (DatasetError, ModelLoadError, WriterError, OSError) as e:
+    except (DatasetError, ModelLoadError, DeviceError, WriterError, OSError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f'interrupted: {args.bag_out} not written', file=sys.stderr)
+        return 130
     print(f'model {args.model} on {model.device}')
     print(format_summary(summary, args.bag_out))
     return 0
