@@ -121,6 +121,12 @@ def _corrupt_image(tmp):
     return [str(data), '--sgbm'], 'a.png: missing or unreadable image'
 
 
+def _gt_array(tmp, array):
+    data = plain_folder(tmp / 'd')
+    np.save(data / 'gt' / 'a.npy', array)
+    return [str(data), '--sgbm']
+
+
 def _args(tmp, *args):
     return [str(plain_folder(tmp / 'd')), *args]
 
@@ -143,6 +149,11 @@ CASES = {
     'corrupt PNG GT': lambda t: ([str(_gt_file(t, 'a.png', b'\x89PNG\r\n\x1a\njunk')),
                                  '--sgbm'], 'a.png: unreadable PNG'),
     'corrupt PNG image': _corrupt_image,
+    'GT without one valid pixel': lambda t: (
+        _gt_array(t, np.full((24, 32), np.nan, np.float32)),
+        'no pair has a valid ground-truth pixel'),
+    'complex GT': lambda t: (_gt_array(t, np.ones((24, 32), np.complex64)),
+                             'a.npy: GT disparity must be one real numeric channel'),
     'second pair bad: nothing written': _second_pair_bad,
     '--gt-scale against info.txt': _scale_against_info,
     '--gt-scale nan': lambda t: (_args(t, '--sgbm', '--gt-scale', 'nan'),

@@ -212,3 +212,27 @@ def test_cli_model_without_calibration_is_labelled_and_warned(tmp_path):
     assert rows['plain/000000']['scaling'] == 'model-pixels'
     assert report['methods']['model']['scaling'] == 'mixed'
     assert '| model | plain/000000 | model-pixels |' in (tmp_path / 'o/metrics.md').read_text()
+
+
+def test_sgbm_on_an_image_narrower_than_its_range_has_no_answer_not_a_crash():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (12, 16, 3), dtype=np.uint8)
+    assert np.isnan(sgbm_disparity(image, image, 16)).all()   # OpenCV raised here
+    pair = StereoPair('narrow', image, image, np.full((12, 16), 3.0, np.float32))
+    row = evaluate_pairs([pair], {'sgbm': sgbm_predictor}, ['metric'],
+                         progress=False)['methods']['sgbm']['per_pair']['narrow']
+    assert row['metric']['density'] == 0.0
+
+
+def test_gt_beyond_the_image_width_is_warned_and_does_not_crash_sgbm(tmp_path):
+    image = np.random.default_rng(1).integers(0, 255, (24, 64, 3), dtype=np.uint8)
+    gt = np.full((24, 64), 1e30, np.float32)    # a wrong scale, say
+    report = evaluate_pairs([StereoPair('huge', image, image, gt)], {'sgbm': sgbm_predictor},
+                            ['metric'], progress=False)
+    assert report['methods']['sgbm']['per_pair']['huge']['sgbm_num_disparities'] == 48
+    assert any('huge' in w and 'wider than the image' in w for w in report['warnings'])
+    report = evaluate_pairs([StereoPair('half', image, image, np.zeros_like(gt)),
+                             StereoPair('ok', image, image, np.full_like(gt, 2.0))],
+                            {'sgbm': sgbm_predictor}, ['metric'], progress=False)
+    assert report['warnings'] == ['half: no valid ground-truth pixel (inside the mask): '
+                                  'its metrics are n/a']

@@ -37,7 +37,7 @@ def test_pfm_hand_written_big_endian_colour(tmp_path):
     path.write_bytes(b'PF\n1 2\n1.0\n' + rows_bottom_up.tobytes())
     a = read_pfm(path)
     assert a.shape == (2, 1, 3) and a[0, 0].tolist() == [4, 5, 6] and a[1, 0].tolist() == [1, 2, 3]
-    with pytest.raises(GTFormatError, match='one numeric channel'):
+    with pytest.raises(GTFormatError, match='one real numeric channel'):
         read_gt_disparity(path)
 
 

@@ -47,11 +47,19 @@ class SGBMPredictor:
     """OpenCV SGBM (settings in ``sgbm``) with a search range that covers the pair's GT."""
 
     def num_disparities(self, pair: StereoPair) -> tuple[int, str]:
-        """Return the search range in px for ``pair`` and its rule (``gt`` or ``width``)."""
+        """
+        Return the search range in px for ``pair`` and its rule (``gt`` or ``width``).
+
+        The GT rule is capped below the image width (SGBM needs width > range), so a GT
+        with absurd values (a wrong scale) cannot ask for an absurd range.
+        """
+        width = pair.left_rgb.shape[1]
         valid = valid_gt_mask(pair.disp_gt_px)
-        if valid.any():
-            return num_disparities_for(float(pair.disp_gt_px[valid].max())), 'gt'
-        return num_disparities(pair.left_rgb.shape[1]), 'width'
+        if not valid.any():
+            return num_disparities(width), 'width'
+        widest = max(16, 16 * ((width - 1) // 16))
+        return min(num_disparities_for(min(float(pair.disp_gt_px[valid].max()), width)),
+                   widest), 'gt'
 
     def describe(self, pair: StereoPair) -> dict:
         """Return the per-pair facts of this method for the report."""
@@ -170,11 +178,15 @@ def evaluate_pairs(pairs: Sequence[StereoPair | PairRef], predictors: dict[str, 
     methods = {m: {'per_pair': {}, 'mean': {}} for m in predictors}
     used: set = set()
     pair_facts = {}
+    warnings: list[str] = []
     for item in tqdm(pairs, desc='evaluate', unit='pair', disable=not progress):
         pair = item.load() if isinstance(item, PairRef) else item
         pair = replace(pair, name=_unique_name(pair.name, used))
         pair_facts[pair.name] = {'fx_px': pair.fx_px, 'baseline_m': pair.baseline_m,
-                                 'gt_scale': pair.gt_scale, 'gt_scale_from': pair.gt_scale_from}
+                                 'gt_scale': pair.gt_scale, 'gt_scale_from': pair.gt_scale_from,
+                                 'n_gt_valid': int(valid_gt_mask(pair.disp_gt_px,
+                                                                 pair.mask).sum())}
+        warnings += _gt_warnings(pair)
         rows, panel = _evaluate_one(pair, predictors, alignments)
         for method, row in rows.items():
             row['mask'] = pair.mask is not None
@@ -193,7 +205,21 @@ def evaluate_pairs(pairs: Sequence[StereoPair | PairRef], predictors: dict[str, 
                                if res['scaling'] != 'mixed' else
                                'mixed: ' + ', '.join(sorted(kinds)) + ' (the mean mixes them)')
     return {'alignments': list(alignments), 'methods': methods, 'pairs': pair_facts,
-            'scalings': {k: SCALINGS.get(k, k) for k in sorted(kinds_used)}}
+            'scalings': {k: SCALINGS.get(k, k) for k in sorted(kinds_used)},
+            'warnings': warnings}
+
+
+def _gt_warnings(pair: StereoPair) -> list[str]:
+    """Return what is suspect about a pair's GT: nothing to score, or beyond the image."""
+    valid = valid_gt_mask(pair.disp_gt_px, pair.mask)
+    if not valid.any():
+        return [f'{pair.name}: no valid ground-truth pixel (inside the mask): '
+                'its metrics are n/a']
+    largest, width = float(pair.disp_gt_px[valid].max()), pair.left_rgb.shape[1]
+    if largest >= width:
+        return [f'{pair.name}: GT disparity up to {largest:g} px, wider than the image '
+                f'({width} px): wrong GT scale?']
+    return []
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -260,6 +286,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict:
     alignments = list(ALIGNMENTS) if args.align == 'both' else [args.align]
     with staged_output(args.out) as stage:
         report = evaluate_pairs(refs, predictors, alignments, None if args.no_panels else stage)
+        if not any(facts['n_gt_valid'] for facts in report['pairs'].values()):
+            raise GTError('no pair has a valid ground-truth pixel (GT all 0, NaN or outside '
+                          f'the {args.mask} mask): nothing to score')
         report['settings'] = _settings(args, argv, alignments, method_settings)
         write_json(stage / 'metrics.json', report)
         (stage / 'metrics.md').write_text(markdown_table(report), encoding='utf-8')
@@ -293,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown_table(report))
     print(f'wrote {args.out / "metrics.json"}, {args.out / "metrics.md"}'
           + ('' if args.no_panels else f' and {args.out / "panels"}/'))
+    for warning in report['warnings']:
+        print(f'warning: {warning}', file=sys.stderr)
     _warn_uncalibrated(report)
     return 0
 

@@ -184,8 +184,9 @@ def read_gt_disparity(path: Path, scale: float | None = None) -> np.ndarray:
         disp = _read_npz(path)[0]
     else:
         disp = _read_npy(path)
-    if disp.ndim != 2 or not np.issubdtype(disp.dtype, np.number):
-        raise GTFormatError(f'{path}: GT disparity must be one numeric channel, '
+    if disp.ndim != 2 or not (np.issubdtype(disp.dtype, np.integer)
+                              or np.issubdtype(disp.dtype, np.floating)):
+        raise GTFormatError(f'{path}: GT disparity must be one real numeric channel, '
                             f'got {disp.dtype} {disp.shape}')
     disp = disp.astype(np.float32)
     disp[~(np.isfinite(disp) & (disp > 0))] = 0.0

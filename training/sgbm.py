@@ -78,7 +78,8 @@ def sgbm_disparity(left_rgb: np.ndarray, right_rgb: np.ndarray,
     :param num_disp_px: search range in px, a positive multiple of 16; None = the default
         (0.25 x width, ``num_disparities``).
 
-    :returns: float32 (H, W) disparity in px (1/16 px steps), NaN where invalid.
+    :returns: float32 (H, W) disparity in px (1/16 px steps), NaN where invalid; all NaN
+        when the image is not wider than the range (no column has match candidates).
     """
     if left_rgb.shape != right_rgb.shape:
         raise ValueError(f'left {left_rgb.shape} and right {right_rgb.shape} differ in shape')
@@ -87,6 +88,8 @@ def sgbm_disparity(left_rgb: np.ndarray, right_rgb: np.ndarray,
     num = num_disparities(left_rgb.shape[1]) if num_disp_px is None else int(num_disp_px)
     if num <= 0 or num % 16:
         raise ValueError(f'num_disp_px must be a positive multiple of 16, got {num_disp_px}')
+    if left_rgb.shape[1] <= num:
+        return np.full(left_rgb.shape[:2], np.nan, np.float32)
     matcher = cv2.StereoSGBM_create(numDisparities=num, **SGBM_SETTINGS)
     raw = matcher.compute(left_rgb, right_rgb)
     disp = raw.astype(np.float32) / 16.0
