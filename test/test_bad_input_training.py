@@ -11,13 +11,15 @@ writes past it (EFBIG) as it refuses them on a full disk (ENOSPC).
 """
 
 import functools
+import re
 import resource
 import signal
 import subprocess
 import sys
 
 import pytest
-from sorghum_depth_training import export, train
+from sorghum_depth_training import config, export, train
+from sorghum_depth_training.config import ConfigError, load_config, TrainConfig
 from sorghum_depth_training.synthetic import write_synthetic
 import torch
 
@@ -139,3 +141,66 @@ def test_export_bad_paths(checkpoint, good_model, tmp_path, case):
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     if case == 'negative tolerance':
         assert out.read_bytes() == good_model
+
+
+# -- training configuration ----------------------------------------------------------------
+
+BAD_VALUES = [
+    ('batch_size=2.7', 'batch_size'), ('batch_size=true', 'batch_size'),
+    ('max_steps=1.5', 'max_steps'), ('generator.num_scales=2.5', 'num_scales'),
+    ('data.height=-64', 'data.height'), ('data.width=0', 'data.width'),
+    ('optim.lr_g=-1', 'optim.lr_g'), ('optim.lr_g=.nan', 'optim.lr_g'),
+    ('optim.lr_d=0', 'optim.lr_d'), ('optim.betas_g=[0.9]', 'optim.betas_g'),
+    ('optim.betas_d=[0.5,1.5]', 'optim.betas_d'), ('loss.gan_mode=foo', 'loss.gan_mode'),
+    ('augment.gamma=[1.2,0.8]', 'augment.gamma'), ('augment.flip_prob=2', 'flip_prob'),
+    ('augment.brightness=[0,2]', 'augment.brightness'), ('augment.colour=[1,2,3]', 'colour'),
+    ('loss.alpha_ssim=2', 'alpha_ssim'), ('loss.w_lr=-1', 'loss.w_lr'),
+    ('loss.w_smooth=.nan', 'loss.w_smooth'), ('max_minutes=.nan', 'max_minutes'),
+    ('checkpoint_minutes=.inf', 'checkpoint_minutes'), ('seed=-1', 'seed'),
+    ('generator.dec_channels=[4,0,8,8,8,8]', 'dec_channels'),
+    ('discriminator.base_channels=0', 'base_channels'), ('generator.image_std=0', 'image_std'),
+    ('generator.init_disp_frac=0.5', 'init_disp_frac'), ('data.dirs=abc', 'data.dirs'),
+    ('clock=1', 'clock'), ('loss.full_res=1', 'full_res'), ('image_every=-1', 'image_every'),
+]
+
+
+@pytest.mark.parametrize('override,key', BAD_VALUES)
+def test_every_config_value_is_range_checked(override, key):
+    with pytest.raises(ConfigError, match=re.escape(key)):
+        load_config(None, [override])
+
+
+def test_every_numeric_config_key_has_a_range():
+    def leaves(values, prefix=''):
+        for name, value in values.items():
+            if isinstance(value, dict):
+                yield from leaves(value, f'{prefix}{name}.')
+            else:
+                yield f'{prefix}{name}', value
+    numeric = {key for key, value in leaves(TrainConfig().to_dict())
+               if not isinstance(value, (bool, str)) and (
+                   isinstance(value, (int, float)) or all(
+                       isinstance(v, (int, float)) for v in value)) and key != 'data.dirs'}
+    ranges = set(getattr(config, 'RANGES', ()))
+    assert numeric <= ranges, sorted(numeric - ranges)
+
+
+def test_whole_numbers_written_as_floats_are_accepted():
+    assert load_config(None, ['batch_size=8.0']).batch_size == 8
+
+
+@pytest.mark.parametrize('case', ['missing config', 'config not YAML', 'config is a list',
+                                  'unknown key', 'batch_size=2.7', 'lr_g=nan'])
+def test_train_bad_config(dataset, tmp_path, case):
+    config_path = tmp_path / 'train.yaml'
+    content = {'config not YAML': b'\x00\xff: [unclosed', 'config is a list': b'- 1\n',
+               'unknown key': b'optim:\n  lr_x: 1\n', 'batch_size=2.7': b'batch_size: 2.7\n',
+               'lr_g=nan': b'optim: {lr_g: .nan}\n'}.get(case)
+    if content is not None:
+        config_path.write_bytes(content)
+    result = _cli('train', '--config', config_path, '--data', dataset[0],
+                  '--out', tmp_path / 'run')
+    _assert_error(result, {'missing config': 'train.yaml', 'config not YAML': 'train.yaml',
+                           'config is a list': 'mapping', 'unknown key': 'optim.lr_x',
+                           'batch_size=2.7': 'batch_size', 'lr_g=nan': 'optim.lr_g'}[case])
+    assert not (tmp_path / 'run').exists()

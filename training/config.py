@@ -10,6 +10,7 @@ model and its training can always be rebuilt.
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, MISSING
 import hashlib
 import json
+import math
 from pathlib import Path
 import typing
 
@@ -127,28 +128,47 @@ def _section_default(cls: type, name: str) -> dict:
     return {}
 
 
+def _scalar(hint, value, key: str):
+    """Convert one YAML scalar to ``hint`` (int, float, str) without losing anything."""
+    if isinstance(value, bool) or (hint is str and not isinstance(value, str)):
+        raise ValueError(f'expected {hint.__name__}')
+    if hint is float:
+        return float(value)        # YAML reads 1e-4 (no dot) as a string
+    if hint is int:
+        number = float(value) if isinstance(value, (str, float)) else value
+        if not isinstance(number, (int, float)) or not float(number).is_integer():
+            raise ValueError('expected a whole number')
+        return int(number)
+    return value
+
+
 def _coerce(hint, value, key: str, default: dict | None = None):
     """
-    Convert ``value`` to the field type ``hint`` (YAML reads 1e-4 as a string).
+    Convert ``value`` to the field type ``hint``, refusing anything it would change.
 
-    A section (a dataclass field) starts from ``default``, the parent's default of it,
-    so a YAML that sets one key of a section keeps the recipe's other keys.
+    2.7 for an integer, ``true`` for a number, a string for a list or a list of the
+    wrong length for a fixed-length tuple is an error, not a silent conversion. A
+    section (a dataclass field) starts from ``default``, the parent's default of it, so a
+    YAML that sets one key of a section keeps the recipe's other keys.
     """
     if is_dataclass(hint):
         if not isinstance(value or {}, dict):
             raise ConfigError(f'config section "{key}" must be a mapping')
         return from_dict(hint, {**(default or {}), **(value or {})}, f'{key}.')
-    origin = typing.get_origin(hint)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
     try:
         if hint is bool:
             if not isinstance(value, bool):
                 raise ValueError('expected true or false')
             return value
         if hint in (int, float, str):
-            return hint(value)
+            return _scalar(hint, value, key)
         if origin in (tuple, list):
-            item = typing.get_args(hint)[0]
-            return origin(item(v) for v in value)
+            if not isinstance(value, (list, tuple)):
+                raise ValueError('expected a list')
+            if origin is tuple and Ellipsis not in args and len(value) != len(args):
+                raise ValueError(f'expected {len(args)} values, got {len(value)}')
+            return origin(_scalar(args[0], v, key) for v in value)
     except (TypeError, ValueError) as err:
         raise ConfigError(f'config key "{key}": bad value {value!r} ({err})') from err
     return value
@@ -191,27 +211,68 @@ def apply_override(values: dict, override: str) -> None:
         node = node.setdefault(key, {})
         if not isinstance(node, dict):
             raise ConfigError(f'override "{override}": "{key}" is not a section')
-    node[leaf] = yaml.safe_load(raw)
+    try:
+        node[leaf] = yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        raise ConfigError(f'override "{override}": the value is not YAML ({err})') from err
+
+
+# Every number of the config and its allowed range: one place, checked before training.
+_TESTS = {'>= 0': lambda v: v >= 0, '>= 1': lambda v: v >= 1, '> 0': lambda v: v > 0,
+          'in [0, 1]': lambda v: 0 <= v <= 1, 'in [0, 1)': lambda v: 0 <= v < 1,
+          'in (0, 1]': lambda v: 0 < v <= 1, 'finite': lambda v: True}
+RANGES = {
+    'batch_size': '>= 1', 'epochs': '>= 1', 'max_steps': '>= 0', 'seed': '>= 0',
+    'log_every': '>= 1', 'image_every': '>= 0', 'checkpoint_every': '>= 0',
+    'checkpoint_minutes': '>= 0', 'max_minutes': '>= 0', 'snapshot_minutes': '>= 0',
+    'threads': '>= 0', 'data.height': '>= 1', 'data.width': '>= 1',
+    'data.num_workers': '>= 0', 'optim.lr_g': '> 0', 'optim.lr_d': '> 0',
+    'optim.betas_g': 'in [0, 1)', 'optim.betas_d': 'in [0, 1)', 'optim.decay_at': 'in [0, 1)',
+    'optim.decay_factor': 'in (0, 1]', 'augment.flip_prob': 'in [0, 1]',
+    'augment.jitter_prob': 'in [0, 1]', 'augment.gamma': '> 0', 'augment.brightness': '> 0',
+    'augment.colour': '> 0', 'loss.alpha_ssim': 'in [0, 1]', 'loss.w_appearance': '>= 0',
+    'loss.w_lr': '>= 0', 'loss.w_smooth': '>= 0', 'loss.w_gan': '>= 0', 'loss.w_hint': '>= 0',
+    'generator.enc_channels': '>= 1', 'generator.dec_channels': '>= 1',
+    'generator.num_scales': '>= 1', 'generator.max_disp_frac': 'in (0, 1]',
+    'generator.init_disp_frac': '> 0', 'generator.image_mean': 'finite',
+    'generator.image_std': '> 0', 'discriminator.base_channels': '>= 1',
+    'discriminator.num_layers': '>= 1', 'discriminator.downsample': '>= 1',
+}
+CHOICES = {'clock': ('wall', 'cpu'), 'loss.gan_mode': ('lsgan', 'vanilla'),
+           'discriminator.norm': ('instance', 'none')}
+LOW_HIGH = ('augment.gamma', 'augment.brightness', 'augment.colour')
+
+
+def _lookup(values: dict, key: str):
+    for part in key.split('.'):
+        values = values[part]
+    return values
 
 
 def check_ranges(cfg: TrainConfig) -> None:
-    """Refuse values out of range (ConfigError naming the key)."""
-    limits = {'batch_size': (cfg.batch_size, 1), 'epochs': (cfg.epochs, 1),
-              'max_steps': (cfg.max_steps, 0), 'threads': (cfg.threads, 0),
-              'max_minutes': (cfg.max_minutes, 0), 'log_every': (cfg.log_every, 1),
-              'checkpoint_minutes': (cfg.checkpoint_minutes, 0),
-              'snapshot_minutes': (cfg.snapshot_minutes, 0),
-              'image_every': (cfg.image_every, 0), 'checkpoint_every': (cfg.checkpoint_every, 0),
-              'data.num_workers': (cfg.data.num_workers, 0),
-              'loss.w_hint': (cfg.loss.w_hint, 0), 'loss.w_gan': (cfg.loss.w_gan, 0)}
-    for key, (value, low) in limits.items():
-        if value < low:
-            raise ConfigError(f'config key "{key}": {value} is below {low}')
-    if not 0 <= cfg.optim.decay_at < 1 or not 0 < cfg.optim.decay_factor <= 1:
-        raise ConfigError('config keys "optim.decay_at" must be in [0, 1) and '
-                          '"optim.decay_factor" in (0, 1]')
-    if cfg.clock not in ('wall', 'cpu'):
-        raise ConfigError(f'config key "clock": {cfg.clock!r} is not wall or cpu')
+    """Refuse any value out of range (ConfigError naming the key and the range)."""
+    values = cfg.to_dict()
+    for key, rule in RANGES.items():
+        value = _lookup(values, key)
+        for v in (value if isinstance(value, list) else [value]):
+            if not math.isfinite(v) or not _TESTS[rule](v):
+                raise ConfigError(f'config key "{key}": {value!r} is not finite and {rule}')
+    for key, allowed in CHOICES.items():
+        if _lookup(values, key) not in allowed:
+            raise ConfigError(f'config key "{key}": {_lookup(values, key)!r} is not one of '
+                              f'{", ".join(allowed)}')
+    for key in LOW_HIGH:
+        low, high = _lookup(values, key)
+        if low > high:
+            raise ConfigError(f'config key "{key}": [low, high] with low > high: {[low, high]}')
+    gen = cfg.generator
+    if not gen.init_disp_frac < gen.max_disp_frac:
+        raise ConfigError('config key "generator.init_disp_frac" must be below '
+                          f'generator.max_disp_frac ({gen.max_disp_frac})')
+    divisor = gen.divisor
+    if cfg.data.height % divisor or cfg.data.width % divisor:
+        raise ConfigError(f'data.height and data.width must be multiples of {divisor}, '
+                          f'got {cfg.data.height}x{cfg.data.width}')
 
 
 def load_config(path: Path | None = None, overrides: list[str] = ()) -> TrainConfig:
@@ -220,16 +281,16 @@ def load_config(path: Path | None = None, overrides: list[str] = ()) -> TrainCon
     if path is not None:
         try:
             values = yaml.safe_load(Path(path).read_text(encoding='utf-8')) or {}
-        except (OSError, yaml.YAMLError) as err:
-            raise ConfigError(f'{path}: cannot read config: {err}') from err
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+            raise ConfigError(f'{path}: cannot read config, not a YAML text file? '
+                              f'({err})') from err
+    if not isinstance(values, dict):
+        raise ConfigError(f'{path}: a config must be a mapping of keys to values, '
+                          f'not a {type(values).__name__}')
     for override in overrides:
         apply_override(values, override)
     cfg = from_dict(TrainConfig, values)
     check_ranges(cfg)
-    divisor = cfg.generator.divisor
-    if cfg.data.height % divisor or cfg.data.width % divisor:
-        raise ConfigError(f'data.height and data.width must be multiples of {divisor}, '
-                          f'got {cfg.data.height}x{cfg.data.width}')
     return cfg
 
 
