@@ -172,8 +172,9 @@ def evaluate_pairs(pairs: Sequence[StereoPair | PairRef], predictors: dict[str, 
     :returns: ``{'alignments': [...], 'methods': {method: {'per_pair': {pair: {alignment:
         metrics, 'predict_s': s, 'mask': bool, 'scaling': kind, ...}}, 'mean': {alignment:
         metrics}, 'scaling': kind or 'mixed', 'scaling_note': text}}, 'pairs': {pair:
-        {'fx_px', 'baseline_m', 'gt_scale', 'gt_scale_from'}}, 'scalings': {kind: text}}``.
-        ``scaling`` says what ``metric`` means for that row (``SCALINGS``).
+        {'fx_px', 'baseline_m', 'gt_scale', 'gt_scale_from', 'n_gt_valid'}}, 'scalings':
+        {kind: text}, 'warnings': [text]}``. ``scaling`` says what ``metric`` means for
+        that row (``SCALINGS``).
     """
     methods = {m: {'per_pair': {}, 'mean': {}} for m in predictors}
     used: set = set()
@@ -182,10 +183,7 @@ def evaluate_pairs(pairs: Sequence[StereoPair | PairRef], predictors: dict[str, 
     for item in tqdm(pairs, desc='evaluate', unit='pair', disable=not progress):
         pair = item.load() if isinstance(item, PairRef) else item
         pair = replace(pair, name=_unique_name(pair.name, used))
-        pair_facts[pair.name] = {'fx_px': pair.fx_px, 'baseline_m': pair.baseline_m,
-                                 'gt_scale': pair.gt_scale, 'gt_scale_from': pair.gt_scale_from,
-                                 'n_gt_valid': int(valid_gt_mask(pair.disp_gt_px,
-                                                                 pair.mask).sum())}
+        pair_facts[pair.name] = _pair_facts(pair)
         warnings += _gt_warnings(pair)
         rows, panel = _evaluate_one(pair, predictors, alignments)
         for method, row in rows.items():
@@ -194,19 +192,30 @@ def evaluate_pairs(pairs: Sequence[StereoPair | PairRef], predictors: dict[str, 
         if out_dir is not None:
             write_panel(Path(out_dir) / 'panels' / (pair.name.replace('/', '__') + '.png'),
                         pair, panel)
-    kinds_used: set = set()
     for res in methods.values():
-        res['mean'] = {a: mean_metrics([r[a] for r in res['per_pair'].values()])
-                       for a in alignments}
-        kinds = {r['scaling'] for r in res['per_pair'].values()}
-        kinds_used |= kinds
-        res['scaling'] = scaling_of(kinds) if kinds else 'unspecified'
-        res['scaling_note'] = (SCALINGS.get(res['scaling'], res['scaling'])
-                               if res['scaling'] != 'mixed' else
-                               'mixed: ' + ', '.join(sorted(kinds)) + ' (the mean mixes them)')
+        _summarise(res, alignments)
+    kinds_used = {r['scaling'] for res in methods.values() for r in res['per_pair'].values()}
     return {'alignments': list(alignments), 'methods': methods, 'pairs': pair_facts,
             'scalings': {k: SCALINGS.get(k, k) for k in sorted(kinds_used)},
             'warnings': warnings}
+
+
+def _pair_facts(pair: StereoPair) -> dict:
+    """Return what the report records of a pair: calibration, GT scale, GT pixel count."""
+    return {'fx_px': pair.fx_px, 'baseline_m': pair.baseline_m, 'gt_scale': pair.gt_scale,
+            'gt_scale_from': pair.gt_scale_from,
+            'n_gt_valid': int(valid_gt_mask(pair.disp_gt_px, pair.mask).sum())}
+
+
+def _summarise(res: dict, alignments: Sequence[str]) -> None:
+    """Add a method's mean over pairs and its scaling (one kind, or ``mixed``)."""
+    res['mean'] = {a: mean_metrics([r[a] for r in res['per_pair'].values()])
+                   for a in alignments}
+    kinds = {r['scaling'] for r in res['per_pair'].values()}
+    res['scaling'] = scaling_of(kinds) if kinds else 'unspecified'
+    res['scaling_note'] = (SCALINGS.get(res['scaling'], res['scaling'])
+                           if res['scaling'] != 'mixed' else
+                           'mixed: ' + ', '.join(sorted(kinds)) + ' (the mean mixes them)')
 
 
 def _gt_warnings(pair: StereoPair) -> list[str]:
