@@ -200,14 +200,15 @@ def plot(results: dict, path: Path) -> None:
               ('Synthetic rows, metric: abs_rel', lambda r: r['synthetic_metric']['abs_rel']))
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for ax, (title, get) in zip(axes, panels):
-        for name, res in results.items():
-            rows = [r for r in res['curve'] if 'synthetic' not in title or
+        for i, (name, res) in enumerate(results.items()):
+            rows = [r for r in res['curve'] if 'Synthetic' not in title or
                     'synthetic_metric' in r]
             if rows:
                 ax.plot([r['minutes'] for r in rows], [get(r) for r in rows], marker='o',
-                        label=name)
+                        label=name, color=f'C{i}')
         ax.set_title(title, fontsize=10)
         ax.set_xlabel('CPU minutes of training (1 thread)')
+    axes[0].set_yscale('log')
     axes[0].axhline(15, color='grey', ls=':', lw=1)
     axes[1].axhline(0.5, color='grey', ls=':', lw=1)
     axes[2].axhline(0.15, color='grey', ls=':', lw=1)
