@@ -13,6 +13,7 @@ writes past it (EFBIG) as it refuses them on a full disk (ENOSPC).
 import functools
 import re
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from sorghum_depth_training import config, export, train
 from sorghum_depth_training.config import ConfigError, load_config, TrainConfig
 from sorghum_depth_training.synthetic import write_synthetic
 import torch
+import yaml
 
 TINY = ['--set', 'batch_size=2', '--set', 'data.height=64', '--set', 'data.width=128',
         '--set', 'generator.encoder=unet', '--set', 'loss.w_hint=0',
@@ -203,4 +205,33 @@ def test_train_bad_config(dataset, tmp_path, case):
     _assert_error(result, {'missing config': 'train.yaml', 'config not YAML': 'train.yaml',
                            'config is a list': 'mapping', 'unknown key': 'optim.lr_x',
                            'batch_size=2.7': 'batch_size', 'lr_g=nan': 'optim.lr_g'}[case])
+    assert not (tmp_path / 'run').exists()
+
+
+# -- datasets ------------------------------------------------------------------------------
+
+def _copy(dataset, tmp_path):
+    root = tmp_path / 'ds'
+    shutil.copytree(dataset[0], root)
+    return root
+
+
+def test_train_skips_a_corrupt_image_with_a_warning(dataset, tmp_path):
+    root = _copy(dataset, tmp_path)
+    (root / 'left' / '000002.png').write_bytes(b'not a png')
+    result = _cli('train', '--data', root, '--out', tmp_path / 'run', *TINY)
+    assert result.returncode == 0, result.stderr
+    assert 'Traceback' not in result.stderr
+    assert 'warning:' in result.stderr and '000002.png' in result.stderr
+    assert '1 of 6 pairs skipped' in result.stderr
+
+
+@pytest.mark.parametrize('key,value', [('baseline_m', 0.0), ('baseline_m', float('nan')),
+                                       ('fx', 0.0)])
+def test_train_refuses_a_calibration_without_depth(dataset, tmp_path, key, value):
+    root = _copy(dataset, tmp_path)
+    calib = yaml.safe_load((root / 'calibration.yaml').read_text())
+    calib[key] = value
+    (root / 'calibration.yaml').write_text(yaml.safe_dump(calib))
+    _assert_error(_cli('train', '--data', root, '--out', tmp_path / 'run', *TINY), key)
     assert not (tmp_path / 'run').exists()

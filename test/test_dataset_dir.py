@@ -2,10 +2,13 @@
 # SPDX-License-Identifier: Apache-2.0
 """Dataset directory contract: atomic writes, refusal to clobber, splits, calibration I/O."""
 
+import cv2
 import numpy as np
 import pytest
+from sorghum_depth_training.data import PairDataset
 from sorghum_depth_training.dataset_dir import Calibration, DatasetError, DatasetWriter
 from sorghum_depth_training.dataset_dir import load_dataset, make_splits, read_calibration
+import yaml
 
 
 def _calib(w=64, h=32):
@@ -93,3 +96,75 @@ def test_read_calibration_names_bad_file(tmp_path):
         read_calibration(tmp_path)
     with pytest.raises(DatasetError, match='not found'):
         read_calibration(tmp_path / 'nope')
+
+
+def _dataset(tmp_path, count=6):
+    rng = np.random.default_rng(4)
+    with DatasetWriter(tmp_path / 'ds') as w:
+        for _ in range(count):
+            w.add_pair(*_pair(rng))
+        w.finish(_calib())
+    return tmp_path / 'ds'
+
+
+def test_bad_pairs_are_found_at_open_and_skipped_with_a_count(tmp_path, capsys):
+    root = _dataset(tmp_path)
+    (root / 'left' / '000001.png').write_bytes(b'garbage, not an image')
+    (root / 'right' / '000002.png').write_bytes(b'')
+    data = (root / 'left' / '000003.png').read_bytes()
+    (root / 'left' / '000003.png').write_bytes(data[:len(data) // 2])     # cut short
+    cv2.imwrite(str(root / 'right' / '000004.png'), np.zeros((16, 64, 3), np.uint8))
+    (root / 'splits' / 'train.txt').write_text('000000\n000001\n000002\n000003\n000004\n'
+                                               '000009\n')
+    ds = load_dataset(root)
+    assert ds.names() == ['000000', '000005']
+    assert ds.names('train') == ['000000'] and ds.names('val') == ['000005']
+    reasons = dict(ds.skipped)
+    assert set(reasons) == {root / 'left' / '000001.png', root / 'right' / '000002.png',
+                            root / 'left' / '000003.png', root / 'right' / '000004.png',
+                            root / 'left' / '000009.png'}
+    assert '64x16' in reasons[root / 'right' / '000004.png']
+    assert 'missing' in reasons[root / 'left' / '000009.png']
+    err = capsys.readouterr().err
+    assert 'warning:' in err and '5 of 7 pairs skipped' in err and '000001.png' in err
+
+
+def test_a_dataset_without_a_good_pair_is_refused(tmp_path):
+    root = _dataset(tmp_path, count=2)
+    for name in ('000000', '000001'):
+        (root / 'left' / f'{name}.png').write_bytes(b'')
+    with pytest.raises(DatasetError, match='no readable pair'):
+        load_dataset(root)
+
+
+@pytest.mark.parametrize('key,value', [('baseline_m', 0.0), ('baseline_m', -0.1),
+                                       ('baseline_m', float('nan')), ('fx', 0.0),
+                                       ('fx', float('inf')), ('width', 0)])
+def test_a_calibration_that_cannot_give_depth_is_refused(tmp_path, key, value):
+    root = _dataset(tmp_path, count=2)
+    calib = yaml.safe_load((root / 'calibration.yaml').read_text())
+    calib[key] = value
+    (root / 'calibration.yaml').write_text(yaml.safe_dump(calib))
+    with pytest.raises(DatasetError, match=key):
+        load_dataset(root)
+    bad = Calibration(**{**_calib().to_dict(), key: value})
+    with DatasetWriter(tmp_path / 'new') as w:
+        w.add_pair(*_pair(np.random.default_rng(0)))
+        with pytest.raises(DatasetError, match=key):
+            w.finish(bad)
+    assert not (tmp_path / 'new').exists()
+
+
+def test_a_pair_that_does_not_decode_is_replaced_by_the_next_with_a_warning(tmp_path, capsys):
+    root = _dataset(tmp_path)
+    path = root / 'left' / '000001.png'
+    data = bytearray(path.read_bytes())     # header and end intact, pixel data damaged
+    data[len(data) // 2:len(data) // 2 + 50] = bytes(50)
+    path.write_bytes(bytes(data))
+    pairs = PairDataset([load_dataset(root)], 'train', (32, 64))
+    assert len(pairs) == 5
+    item = pairs[1]
+    assert item['index'] == 1
+    assert np.array_equal(item['left'].numpy(), pairs[2]['left'].numpy())
+    err = capsys.readouterr().err
+    assert 'warning:' in err and '000001.png' in err and 'pair 000002 used instead' in err

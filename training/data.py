@@ -8,13 +8,14 @@ step number, so a resumed run sees exactly the augmentations an uninterrupted ru
 """
 
 from pathlib import Path
+import sys
 
 import cv2
 import numpy as np
 import torch
 
 from .config import AugmentConfig
-from .dataset_dir import load_dataset, StereoDataset
+from .dataset_dir import DatasetError, load_dataset, StereoDataset
 from .hints import HintCache
 
 
@@ -78,8 +79,24 @@ class PairDataset(torch.utils.data.Dataset):
         return len(self.items)
 
     def __getitem__(self, index: int) -> dict:
-        """Load, convert and resize pair ``index``."""
-        ds_index, name = self.items[index]
+        """
+        Load, convert and resize pair ``index``.
+
+        A pair whose image does not decode (its header was fine when the dataset was
+        opened) is replaced by the next pair that does, with a warning naming the file:
+        the same pair every time, so a resumed run sees what an uninterrupted one saw.
+        """
+        for offset in range(len(self.items)):
+            k = (index + offset) % len(self.items)
+            try:
+                return self._load(k, index)
+            except DatasetError as err:
+                ds_index, name = self.items[(k + 1) % len(self.items)]
+                print(f'warning: {err}; pair {name} used instead', file=sys.stderr)
+        raise DatasetError(f'no pair of {[str(d.root) for d in self.datasets]} decodes')
+
+    def _load(self, k: int, index: int) -> dict:
+        ds_index, name = self.items[k]
         left, right = self.datasets[ds_index].read_pair(name)
         item = {'left': _to_tensor(left, self.size_hw), 'right': _to_tensor(right, self.size_hw),
                 'index': index, 'rig_scale': torch.tensor(self.rig_scales[ds_index])}

@@ -18,14 +18,18 @@ looks like a finished dataset.
 """
 
 from dataclasses import asdict, dataclass, field
+import math
 import os
 from pathlib import Path
 import shutil
+import sys
 import tempfile
 
 import cv2
 import numpy as np
 import yaml
+
+from .dataset_check import check_pairs
 
 CALIBRATION_FILE = 'calibration.yaml'
 SPLIT_NAMES = ('train', 'val')
@@ -76,6 +80,23 @@ class Calibration:
                            (self.cx + 0.5) * sx - 0.5, (self.cy + 0.5) * sy - 0.5,
                            self.baseline_m, dict(self.source))
 
+    def check(self, where: Path) -> 'Calibration':
+        """
+        Refuse a calibration that cannot turn disparity into depth; return it.
+
+        :raises DatasetError: a size below 1 px, a non-finite or non-positive focal
+            length or baseline, a non-finite principal point (named, with ``where``).
+
+        """
+        positive = ('width', 'height', 'fx', 'fy', 'baseline_m')
+        for key in positive + ('cx', 'cy'):
+            value = getattr(self, key)
+            if not (isinstance(value, (int, float)) and math.isfinite(value)
+                    and (key not in positive or value > 0)):
+                raise DatasetError(f'{where}: calibration {key} is {value!r}; expected a '
+                                   'finite value' + (' > 0' if key in positive else ''))
+        return self
+
     def to_dict(self) -> dict:
         """Plain-type dict for YAML (floats and ints, no numpy scalars)."""
         d = asdict(self)
@@ -114,7 +135,7 @@ def read_calibration(path: Path) -> Calibration:
                             float(data['baseline_m']), dict(data.get('source') or {}))
     except (KeyError, TypeError, ValueError, yaml.YAMLError) as e:
         raise DatasetError(f'{path}: invalid calibration ({type(e).__name__}: {e})') from e
-    return calib
+    return calib.check(path)
 
 
 def make_splits(names: list[str], val_fraction: float = 0.1) -> dict[str, list[str]]:
@@ -257,6 +278,7 @@ class DatasetWriter:
         """
         if not self.names:
             raise DatasetError(f'{self.out_dir}: no pairs to write')
+        calib.check(self.out_dir)
         write_calibration(self.tmp_dir / CALIBRATION_FILE, calib)
         (self.tmp_dir / 'splits').mkdir(exist_ok=True)
         for split, names in make_splits(self.names, val_fraction).items():
@@ -302,18 +324,30 @@ class StereoDataset:
             if not path.is_file():
                 raise DatasetError(f'{path}: split file not found')
             self.splits[split] = path.read_text(encoding='utf-8').split()
+        self.skipped = self._check_pairs()
+
+    def _check_pairs(self) -> list[tuple[Path, str]]:
+        """Drop the pairs whose PNG headers are bad (warned, counted); refuse if none is left."""
         names = self.names()
         if not names:
             raise DatasetError(f'{self.root}: dataset has no pairs')
-        left, _ = self.read_pair(names[0])
-        if left.shape[:2] != (self.calib.height, self.calib.width):
-            raise DatasetError(f'{self.root}: images are {left.shape[1]}x{left.shape[0]}, '
-                               f'calibration says {self.calib.width}x{self.calib.height}')
+        good, bad = check_pairs(self.root, names, self.calib.width, self.calib.height)
+        if not good:
+            raise DatasetError(f'{self.root}: no readable pair of the calibration size; '
+                               f'first problem: {bad[0][0]}: {bad[0][1]}')
+        if bad:
+            keep = set(good)
+            self.splits = {s: [n for n in v if n in keep] for s, v in self.splits.items()}
+            shown = '; '.join(f'{path}: {why}' for path, why in bad[:3])
+            print(f'warning: {self.root}: {len(bad)} of {len(names)} pairs skipped ({shown}'
+                  + (f'; and {len(bad) - 3} more' if len(bad) > 3 else '') + ')',
+                  file=sys.stderr)
+        return bad
 
     def names(self, split: str | None = None) -> list[str]:
         """Pair names of ``split`` ('train', 'val'), or of all splits when None."""
         if split is None:
-            return sorted(self.splits['train'] + self.splits['val'])
+            return sorted(set(self.splits['train'] + self.splits['val']))
         return list(self.splits[split])
 
     @property
