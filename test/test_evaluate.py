@@ -219,9 +219,10 @@ def test_sgbm_on_an_image_narrower_than_its_range_has_no_answer_not_a_crash():
     image = rng.integers(0, 255, (12, 16, 3), dtype=np.uint8)
     assert np.isnan(sgbm_disparity(image, image, 16)).all()   # OpenCV raised here
     pair = StereoPair('narrow', image, image, np.full((12, 16), 3.0, np.float32))
-    row = evaluate_pairs([pair], {'sgbm': sgbm_predictor}, ['metric'],
-                         progress=False)['methods']['sgbm']['per_pair']['narrow']
-    assert row['metric']['density'] == 0.0
+    report = evaluate_pairs([pair], {'sgbm': sgbm_predictor}, ['metric'], progress=False)
+    assert report['methods']['sgbm']['per_pair']['narrow']['metric']['density'] == 0.0
+    assert report['warnings'] == ['narrow: image 16 px wide: SGBM needs more than 16 px, so '
+                                  'it gives no answer (density 0)']
 
 
 def test_gt_beyond_the_image_width_is_warned_and_does_not_crash_sgbm(tmp_path):

@@ -184,7 +184,7 @@ def evaluate_pairs(pairs: Sequence[StereoPair | PairRef], predictors: dict[str, 
         pair = item.load() if isinstance(item, PairRef) else item
         pair = replace(pair, name=_unique_name(pair.name, used))
         pair_facts[pair.name] = _pair_facts(pair)
-        warnings += _gt_warnings(pair)
+        warnings += _pair_warnings(pair, 'sgbm' in predictors)
         rows, panel = _evaluate_one(pair, predictors, alignments)
         for method, row in rows.items():
             row['mask'] = pair.mask is not None
@@ -218,13 +218,17 @@ def _summarise(res: dict, alignments: Sequence[str]) -> None:
                            'mixed: ' + ', '.join(sorted(kinds)) + ' (the mean mixes them)')
 
 
-def _gt_warnings(pair: StereoPair) -> list[str]:
-    """Return what is suspect about a pair's GT: nothing to score, or beyond the image."""
+def _pair_warnings(pair: StereoPair, sgbm: bool) -> list[str]:
+    """Return what is suspect about a pair: no GT to score, GT beyond the image, no SGBM."""
+    width = pair.left_rgb.shape[1]
+    if sgbm and width <= 16:
+        return [f'{pair.name}: image {width} px wide: SGBM needs more than 16 px, so it '
+                'gives no answer (density 0)']
     valid = valid_gt_mask(pair.disp_gt_px, pair.mask)
     if not valid.any():
         return [f'{pair.name}: no valid ground-truth pixel (inside the mask): '
                 'its metrics are n/a']
-    largest, width = float(pair.disp_gt_px[valid].max()), pair.left_rgb.shape[1]
+    largest = float(pair.disp_gt_px[valid].max())
     if largest >= width:
         return [f'{pair.name}: GT disparity up to {largest:g} px, wider than the image '
                 f'({width} px): wrong GT scale?']
