@@ -203,3 +203,38 @@ def test_help_explains():
     assert done.returncode == 0
     for word in ('camera_info', '--tolerance', '--stride', '--size', '--overwrite', 'MCAP'):
         assert word in done.stdout
+
+
+def test_an_undecodable_frame_is_skipped_and_counted(tmp_path, kitti):
+    frames, infos, _ = kitti
+    bag_path = tmp_path / 'bag'
+    with StereoBagWriter(bag_path, 'mcap', compress='png') as bag:
+        for i, (left, right) in enumerate(frames):
+            bag.write_pair(left, right, T0_NS + i * 50_000_000, infos)
+        ns = T0_NS + N * 50_000_000               # one more pair; its left frame is junk
+        bag.write_pair(frames[0][0], frames[0][1], ns, infos)
+        header = bag._header(ns + 50_000_000, 'stereo_left_optical_frame')
+        junk = bag.ts.types['sensor_msgs/msg/CompressedImage'](
+            header=header, format='png', data=np.frombuffer(b'not a png', np.uint8))
+        bag._put('left', junk, ns + 50_000_000)
+        bag.write_pair(frames[1][0], frames[1][1], ns + 100_000_000, infos)
+        bag._put('right', bag._image_msg(frames[2][1], header), ns + 50_000_000)
+    done = _run(bag_path, '-o', tmp_path / 'out')
+    assert done.returncode == 0, done.stderr
+    assert 'warning:' in done.stderr and 'cannot decode' in done.stderr
+    assert '/stereo/left/image_raw/compressed' in done.stderr
+    assert 'pairs written: 5' in done.stdout and '1 undecodable' in done.stdout
+    assert len(load_dataset(tmp_path / 'out').names()) == 5
+
+
+def test_partial_output_of_a_killed_run_is_removed(tmp_path, kitti):
+    frames, infos, _ = kitti
+    bag = _write_bag(tmp_path / 'bag', frames, infos)
+    dead = tmp_path / '.out.tmp-killed'           # what a killed run leaves
+    (dead / 'left').mkdir(parents=True)
+    (dead / 'left' / '000000.png').write_bytes(b'half')
+    done = _run(bag, '-o', tmp_path / 'out')
+    assert done.returncode == 0, done.stderr
+    assert not dead.exists()
+    assert 'removed' in done.stderr and str(dead) in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['bag', 'out']

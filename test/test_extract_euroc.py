@@ -70,3 +70,29 @@ def test_euroc_extraction_rectifies_rows_and_baseline(tmp_path):
     assert med_before > 10.0
     assert med_after <= 0.5
     assert within_1px > 0.6
+
+
+def test_a_bag_cut_short_gives_the_pairs_before_the_damage(tmp_path):
+    src = next(shared_data('euroc_v101_stereo_bag').glob('*.mcap'))
+    cut = tmp_path / 'cut.mcap'          # power loss: the file ends mid-way, no summary
+    with open(src, 'rb') as f:
+        cut.write_bytes(f.read(src.stat().st_size * 45 // 100))
+    done = subprocess.run([sys.executable, '-m', 'sorghum_depth_training.extract', str(cut),
+                           '-o', str(tmp_path / 'cut_ds'), '--stride', str(STRIDE)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert 'warning:' in done.stderr and 'cut short' in done.stderr, done.stderr
+    assert 'Traceback' not in done.stderr
+    salvaged = load_dataset(tmp_path / 'cut_ds')
+    count = len(salvaged.names())
+    assert 3 <= count < 10
+    done = subprocess.run([sys.executable, '-m', 'sorghum_depth_training.extract', str(src),
+                           '-o', str(tmp_path / 'full'), '--stride', str(STRIDE),
+                           '--max-pairs', str(count)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    for name in salvaged.names():          # the very pairs of the intact bag
+        for side in ('left', 'right'):
+            a, b = (cv2.imread(str(d / side / f'{name}.png'), cv2.IMREAD_UNCHANGED)
+                    for d in (tmp_path / 'cut_ds', tmp_path / 'full'))
+            assert np.array_equal(a, b)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['cut.mcap', 'cut_ds', 'full']

@@ -7,13 +7,20 @@ A PNG starts with an 8-byte signature and the IHDR chunk (width and height, big-
 at bytes 16-23) and ends with the 12-byte IEND chunk: reading those 36 bytes finds a
 missing, empty, foreign, cut-short or wrongly sized file in microseconds, so every pair
 of a dataset is checked when it is opened rather than when training reaches it.
+
+Writers build a dataset in a hidden ``.NAME.tmp-*`` folder beside it, marked with the
+writer's process id; what a killed run left is found and removed by the next one.
 """
 
+import os
 from pathlib import Path
+import shutil
 import struct
+import sys
 
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 PNG_END = b'\x00\x00\x00\x00IEND\xaeB`\x82'
+OWNER_FILE = '.writer_pid'
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -64,3 +71,29 @@ def check_pairs(root: Path, names: list[str], width: int, height: int
         else:
             good.append(name)
     return good, bad
+
+
+def _alive(pid_file: Path) -> bool:
+    """Whether the process named in ``pid_file`` still runs (False if none is named)."""
+    try:
+        os.kill(int(pid_file.read_text(encoding='utf-8')), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def remove_stale_temporaries(out_dir: Path) -> list[Path]:
+    """
+    Remove what killed runs left beside ``out_dir``: hidden ``.NAME.tmp-*`` folders.
+
+    A folder whose writer (its ``.writer_pid``) still runs is another live run's, and
+    stays. Each removal is reported on stderr; returns the removed paths.
+    """
+    removed = []
+    for path in sorted(Path(out_dir).parent.glob(f'.{Path(out_dir).name}.tmp-*')):
+        if path.is_dir() and not _alive(path / OWNER_FILE):
+            shutil.rmtree(path, ignore_errors=True)
+            print(f'note: removed {path}, the partial output of an interrupted run',
+                  file=sys.stderr)
+            removed.append(path)
+    return removed

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 import yaml
 
-from .dataset_check import check_pairs
+from .dataset_check import check_pairs, OWNER_FILE, remove_stale_temporaries
 
 CALIBRATION_FILE = 'calibration.yaml'
 SPLIT_NAMES = ('train', 'val')
@@ -206,9 +206,15 @@ class DatasetWriter:
             if not is_dataset(self.out_dir):
                 raise DatasetError(f'{self.out_dir}: output folder {what} and does not look '
                                    'like a dataset; not replacing it even with --overwrite')
-        self.out_dir.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp_dir = Path(tempfile.mkdtemp(prefix=f'.{self.out_dir.name}.tmp-',
-                                             dir=self.out_dir.parent))
+        try:
+            self.out_dir.parent.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(self.out_dir)
+            self.tmp_dir = Path(tempfile.mkdtemp(prefix=f'.{self.out_dir.name}.tmp-',
+                                                 dir=self.out_dir.parent))
+            (self.tmp_dir / OWNER_FILE).write_text(str(os.getpid()), encoding='utf-8')
+        except OSError as err:
+            raise DatasetError(f'{self.out_dir}: cannot create the output folder ({err})') \
+                from err
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(self.tmp_dir, 0o777 & ~umask)
@@ -284,6 +290,7 @@ class DatasetWriter:
         for split, names in make_splits(self.names, val_fraction).items():
             (self.tmp_dir / 'splits' / f'{split}.txt').write_text(
                 ''.join(n + '\n' for n in names), encoding='utf-8')
+        (self.tmp_dir / OWNER_FILE).unlink()
         if readme:
             (self.tmp_dir / 'README.md').write_text(readme, encoding='utf-8')
         old = None

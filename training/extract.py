@@ -16,12 +16,14 @@ import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 import sys
+import tempfile
 from types import SimpleNamespace
 
 import cv2
 from tqdm import tqdm
 
 from .bag_io import camera_info
+from .bag_salvage import mcap_file, salvage_mcap
 from .data_bag_read import choose_topics, index_bag, iterate, open_bag, pair_stamps
 from .data_bag_read import stamp_ns, StereoTopics
 from .data_rectify import check_encoding, decode_image, Rectifier
@@ -61,7 +63,7 @@ class Summary:
     written: int = 0
     dropped: dict = field(default_factory=lambda: dict.fromkeys(
         ('unmatched left', 'unmatched right', 'outside time window', 'stride',
-         'over --max-pairs'), 0))
+         'over --max-pairs', 'undecodable'), 0))
 
     def text(self) -> str:
         """One-line human summary."""
@@ -144,12 +146,27 @@ def extract_bag(bag: Path, writer: DatasetWriter, opts: ExtractOptions, summary:
     :return: (Calibration of the written pairs, StereoTopics, whether rectified here).
     :raises DatasetError: any bad input, naming the bag or topic.
     """
-    reader = open_bag(bag)
-    try:
-        topics, rect, calib = _extract_open(reader, bag, writer, opts, summary, log, rig)
-    finally:
-        reader.close()
+    with tempfile.TemporaryDirectory(prefix=writer.tmp_dir.name + '-salvage-',
+                                     dir=writer.tmp_dir.parent) as scratch:
+        reader = _open_or_salvage(bag, Path(scratch) / 'bag')
+        try:
+            topics, rect, calib = _extract_open(reader, bag, writer, opts, summary, log, rig)
+        finally:
+            reader.close()
     return calib, topics, rect.rectifies
+
+
+def _open_or_salvage(bag: Path, scratch: Path):
+    """Open ``bag``; an MCAP cut short is salvaged into ``scratch`` (with a warning)."""
+    try:
+        return open_bag(bag)
+    except DatasetError as err:
+        mcap = mcap_file(bag) if bag.exists() else None
+        if mcap is None or salvage_mcap(mcap, scratch) == 0:
+            raise
+        print(f'warning: {mcap}: cut short or damaged ({err.__cause__}); extracting the '
+              'complete messages before the damage', file=sys.stderr)
+        return open_bag(scratch)
 
 
 def _extract_open(reader, bag: Path, writer: DatasetWriter, opts: ExtractOptions,
@@ -189,13 +206,25 @@ def _write_pairs(reader, bag, writer, pairs, topics, rect, opts, summary) -> Non
             k = want.pop((side, stamp_ns(msg)), None)
             if k is None:
                 continue
-            pending.setdefault(k, {})[side] = _finish_image(rect, side, msg, conn.topic,
-                                                            opts.size)
+            pending.setdefault(k, {})[side] = _decoded(rect, side, msg, conn.topic, opts.size,
+                                                       summary)
             while len(pending.get(next_k, {})) == 2:
-                _add(writer, pending.pop(next_k), topics)
-                summary.written += 1
+                pair = pending.pop(next_k)
+                if all(v is not None for v in pair.values()):
+                    _add(writer, pair, topics)
+                    summary.written += 1
                 next_k += 1
                 bar.update(1)
+
+
+def _decoded(rect: Rectifier, side: str, msg, topic: str, size, summary: Summary):
+    """Return the rectified image, or None for a frame that does not decode (counted)."""
+    try:
+        return _finish_image(rect, side, msg, topic, size)
+    except DatasetError as err:
+        summary.dropped['undecodable'] += 1
+        print(f'warning: stamp {stamp_ns(msg)} ns: {err}; pair skipped', file=sys.stderr)
+        return None
 
 
 def _add(writer: DatasetWriter, pair: dict, topics: StereoTopics) -> None:
