@@ -235,3 +235,24 @@ def test_train_refuses_a_calibration_without_depth(dataset, tmp_path, key, value
     (root / 'calibration.yaml').write_text(yaml.safe_dump(calib))
     _assert_error(_cli('train', '--data', root, '--out', tmp_path / 'run', *TINY), key)
     assert not (tmp_path / 'run').exists()
+
+
+# -- training command line -----------------------------------------------------------------
+
+@pytest.mark.parametrize('case', ['out is a file', 'out parent is a file', 'disk full'])
+def test_train_bad_run_folder(dataset, tmp_path, case):
+    out, limit = tmp_path / 'run', None
+    if case == 'out is a file':
+        out.write_text('x')
+    elif case == 'out parent is a file':
+        (tmp_path / 'file').write_text('x')
+        out = tmp_path / 'file' / 'run'
+    else:
+        limit = 20_000
+    result = _cli('train', '--data', dataset[0], '--out', out, *TINY, file_limit_bytes=limit)
+    _assert_error(result, str(out))
+    if case == 'disk full':
+        assert 'cannot write' in result.stderr
+        assert not list(tmp_path.rglob('*.tmp'))
+    else:
+        assert out.is_file() or out.parent.is_file()

@@ -8,6 +8,7 @@ RNG states and the rig calibration, so ``--resume`` continues exactly and export
 nothing but the file.
 """
 
+import io
 import os
 from pathlib import Path
 import random
@@ -49,12 +50,27 @@ def restore_rng_state(state: dict) -> None:
 
 
 def save_checkpoint(path: Path, state: dict) -> Path:
-    """Write ``state`` to ``path`` through a temporary file and an atomic rename."""
+    """
+    Write ``state`` to ``path`` through a temporary file and an atomic rename.
+
+    :raises CheckpointError: the file cannot be written (a full disk); ``path`` keeps
+        its previous content and no temporary file stays.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f'.{path.name}.tmp')
-    torch.save({'format': FORMAT, **state}, tmp)
-    os.replace(tmp, path)
+    buffer = io.BytesIO()   # torch.save to a path may abort the process when a write fails
+    torch.save({'format': FORMAT, **state}, buffer)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, 'wb') as f:
+            f.write(buffer.getbuffer())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise CheckpointError(f'{path}: cannot write the checkpoint ({err}); the previous '
+                              'one, if any, is kept') from err
     return path
 
 

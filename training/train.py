@@ -72,20 +72,37 @@ def resolve(args: argparse.Namespace):
             args.resume)
         if args.config is None:
             saved = args.out / 'resume_config.yaml'
+            state = load_checkpoint(resume)
+            check_run_folder(args.out)
             args.out.mkdir(parents=True, exist_ok=True)
-            saved.write_text(yaml.safe_dump(load_checkpoint(resume)['train_config']))
+            saved.write_text(yaml.safe_dump(state['train_config']))
             return load_config(saved, overrides), resume
     return load_config(args.config, overrides), resume
+
+
+def check_run_folder(out: Path) -> None:
+    """Refuse a run folder that is a file or lies under one (ConfigError naming it)."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f'{out}: the run folder is a file')
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f'{out}: the run folder cannot be created: {parent} is a file')
 
 
 def _run(args: argparse.Namespace) -> int:
     try:
         cfg, resume = resolve(args)
+        check_run_folder(args.out)
         rank, world, device = setup_distributed()
         trainer = Trainer(cfg, args.out, device, rank, world, resume)
         losses = trainer.fit()
     except (ConfigError, DatasetError, CheckpointError, EncoderError) as err:
         print(f'error: {err}', file=sys.stderr)
+        return 2
+    except OSError as err:          # logs and TensorBoard events on a full disk
+        print(f'error: {args.out}: cannot write the run folder ({err})', file=sys.stderr)
         return 2
     except TrainingError as err:
         print(f'training stopped: {err}', file=sys.stderr)
