@@ -12,12 +12,14 @@ full ROS 2 install ``ros2 bag play`` does the same job; the launch file uses tha
 
 import argparse
 import importlib
+import math
 from pathlib import Path
 import sys
 import time
 from typing import Callable
 
 import rclpy
+from rclpy.exceptions import InvalidTopicNameException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosbags.highlevel import AnyReader, AnyReaderError
@@ -40,12 +42,14 @@ class BagPlayer:
         """Open ``bag``; replay ``topics`` (default all) under ``remap``-ped names."""
         self.node, self.bag = node, Path(bag)
         self.remap = remap or {}
+        if not self.bag.exists():
+            raise ValueError('bag not found')
         self.reader = AnyReader([self.bag])
         self.reader.open()
         self.connections = [c for c in self.reader.connections
                             if topics is None or c.topic in topics]
         if not self.connections:
-            raise ValueError(f'{bag}: none of the topics {topics} is in the bag')
+            raise ValueError(f'none of the topics {topics} is in the bag')
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE if reliable
                          else ReliabilityPolicy.BEST_EFFORT)
         self.publishers = {c.topic: node.create_publisher(
@@ -56,7 +60,7 @@ class BagPlayer:
     def play(self, rate: float = 1.0, on_publish: PublishHook | None = None) -> int:
         """Publish every message once; return the count. ``on_publish(topic, t_ns, wall)``."""
         count, start_wall, start_bag = 0, time.monotonic(), None
-        for conn, t_ns, raw in self.reader.messages(connections=self.connections):
+        for conn, t_ns, raw in self._messages():
             start_bag = t_ns if start_bag is None else start_bag
             delay = (t_ns - start_bag) * 1e-9 / rate - (time.monotonic() - start_wall)
             if delay > 0:
@@ -68,6 +72,14 @@ class BagPlayer:
                 on_publish(conn.topic, t_ns, time.monotonic())
             count += 1
         return count
+
+    def _messages(self):
+        """Yield the bag's (connection, time ns, raw); a broken bag raises ValueError."""
+        try:
+            yield from self.reader.messages(connections=self.connections)
+        except Exception as err:    # rosbags raises several types for broken data
+            raise ValueError(f'cannot read messages, truncated or corrupt? '
+                             f'({type(err).__name__}: {err})') from err
 
     def close(self) -> None:
         """Close the bag."""
@@ -81,8 +93,7 @@ def _remaps(items: list[str]) -> dict[str, str]:
     return dict(pairs)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; exit 2 on a bad bag or arguments."""
+def _parse(argv: list[str] | None):
     p = argparse.ArgumentParser(prog='sorghum-depth-replay', description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('bag', type=Path, help='bag folder (rosbag2) or .bag file (ROS 1)')
@@ -92,17 +103,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--loop', action='store_true', help='replay until interrupted')
     p.add_argument('--best-effort', action='store_true', help='best-effort publishers')
     args = p.parse_args(argv)
+    if not (math.isfinite(args.rate) and args.rate > 0):
+        p.error(f'--rate must be a finite number > 0, got {args.rate}')
+    try:
+        args.remap = _remaps(args.remap)
+    except ValueError as err:
+        p.error(str(err))
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; exit 2 on a bad bag or arguments."""
+    args = _parse(argv)
     rclpy.init()
     node = Node('sorghum_depth_replay')
     try:
-        player = BagPlayer(node, args.bag, args.topics, _remaps(args.remap),
-                           not args.best_effort)
+        player = BagPlayer(node, args.bag, args.topics, args.remap, not args.best_effort)
         while True:
             count = player.play(args.rate)
             node.get_logger().info(f'replayed {count} messages from {args.bag}')
             if not args.loop:
                 break
-    except (AnyReaderError, ValueError, OSError) as err:
+    except (AnyReaderError, ValueError, OSError, InvalidTopicNameException) as err:
         print(f'error: {args.bag}: {err}', file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -111,3 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         node.destroy_node()
         rclpy.try_shutdown()
     return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
