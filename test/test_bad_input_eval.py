@@ -232,3 +232,20 @@ def test_good_run_after_the_checks_writes_every_output(tmp_path):
         'metrics.json', 'metrics.md', 'panels', 'panels/d__a.png', 'panels/d__b.png']
     assert not [p for p in (tmp_path / 'new').iterdir() if p.name != 'eval']
     assert os.access(out / 'metrics.json', os.R_OK)
+
+
+def test_staging_left_by_a_killed_run_is_removed_by_the_next_run(tmp_path):
+    # A run killed with SIGKILL cannot clean up: its staging folder names its process id,
+    # and the next run into the same --out removes it once that process is gone.
+    dead = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    stale = tmp_path / f'.eval.partial-{dead}-x1y2'
+    (stale / 'panels').mkdir(parents=True)
+    (stale / 'metrics.json').write_bytes(OLD_REPORT)
+    alive = tmp_path / f'.eval.partial-{os.getpid()}-x1y2'   # a run still going: kept
+    alive.mkdir()
+    out = tmp_path / 'eval'
+    r = cli(str(plain_folder(tmp_path / 'd')), '--sgbm', '--no-panels', '--out', str(out))
+    assert r.returncode == 0, r.stderr
+    assert not stale.exists() and alive.is_dir()
+    assert sorted(p.name for p in out.iterdir()) == ['metrics.json', 'metrics.md']

@@ -64,7 +64,9 @@ def staged_output(out: Path) -> Iterator[Path]:
     Yield a fresh staging folder beside ``out``; its files go into ``out`` only on success.
 
     A run that fails (bad input half-way, full disk) leaves ``out`` as it was and removes
-    the staging folder and every folder it created, so no partial output remains.
+    the staging folder and every folder it created, so no partial output remains. The
+    staging folder's name holds the process id, so that the staging of a killed run is
+    removed by the next run into the same ``out``.
 
     :raises OutputError: ``out`` is a file, or its folder cannot be written.
     """
@@ -74,7 +76,9 @@ def staged_output(out: Path) -> Iterator[Path]:
     created = _missing_parents(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        stage = Path(tempfile.mkdtemp(prefix=f'.{out.name}.partial-', dir=out.parent))
+        _remove_stale_stages(out)
+        stage = Path(tempfile.mkdtemp(prefix=f'.{out.name}.partial-{os.getpid()}-',
+                                      dir=out.parent))
     except OSError as e:
         _remove_empty(created)
         raise OutputError(f'{out}: cannot write the output folder ({e.strerror or e})') from e
@@ -90,6 +94,25 @@ def staged_output(out: Path) -> Iterator[Path]:
         _remove_empty(created)
         raise
     shutil.rmtree(stage, ignore_errors=True)
+
+
+def _remove_stale_stages(out: Path) -> None:
+    """Remove staging folders of ``out`` whose run (the process id in the name) is gone."""
+    for stage in out.parent.glob(f'.{out.name}.partial-*-*'):
+        pid = stage.name[len(f'.{out.name}.partial-'):].split('-')[0]
+        if stage.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stage, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    """Return whether a process with this id runs on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True             # it exists, owned by someone else
+    return True
 
 
 def _remove_empty(folders: list[Path]) -> None:
