@@ -5,15 +5,22 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.sorghum_depth_installed
+# Wheels of launch, launch_ros and the ros2 CLI (not on PyPI), beside a CI clone; optional.
+ROS2_PY ?= ../shared/ros2_py
 
 .PHONY: setup demo test bench default-model clean
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt setup.py setup.cfg
+$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt requirements-ros2py.txt \
+		setup.py setup.cfg
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps -r requirements-nodeps.txt
+	if [ -d $(ROS2_PY) ]; then \
+		$(PY) -m pip install --disable-pip-version-check -q -r requirements-ros2py.txt && \
+		$(PY) -m pip install --disable-pip-version-check -q --no-deps $(ROS2_PY)/*.whl; \
+	else echo "$(ROS2_PY) not found: launch/ros2 CLI not installed, launch tests will skip"; fi
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 	touch $@
 

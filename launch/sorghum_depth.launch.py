@@ -9,13 +9,15 @@ Launch depth_node on a robot, or against a recorded bag.
       image:=/stereo/left/image_raw camera_info:=/stereo/left/camera_info
 
 With ``bag:=PATH`` it also runs ``ros2 bag play PATH --clock`` and the node uses the
-bag's clock (``use_sim_time`` is then forced on).
+bag's clock (``use_sim_time`` is then forced on). If ``ros2 bag play`` fails (rosbag2
+not installed, a bad bag), the launch says what to install and shuts down; so it does
+when the node exits (for example exit 2 on a bad model).
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction
-from launch.conditions import IfCondition
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
+from launch.actions import (DeclareLaunchArgument, ExecuteProcess, LogInfo, OpaqueFunction,
+                            Shutdown)
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
@@ -36,25 +38,44 @@ def _is_true(text: str) -> bool:
     return text.strip().lower() in ('1', 'true', 'yes', 'on')
 
 
-def _depth_node(context):
-    """Build the node with the resolved arguments (conditional model override)."""
+def _node_exit(event, context):
+    """Shut the launch down with the node: a node that exited is not doing its job."""
+    return [LogInfo(msg=f'depth_node exited with code {event.returncode}; shutting down'),
+            Shutdown(reason='depth_node exited')]
+
+
+def _bag_exit(event, context):
+    """On a failed ``ros2 bag play``, say what to install, then shut down."""
+    if event.returncode == 0:
+        return [LogInfo(msg='ros2 bag play finished')]
+    return [LogInfo(msg=f'ros2 bag play failed (exit code {event.returncode}): it needs '
+                    'rosbag2 (ros-<distro>-ros2bag, ros-<distro>-rosbag2-storage-mcap) and a '
+                    'readable bag; without rosbag2, replay with `sorghum-depth-replay BAG` '
+                    'in another terminal. Shutting down.'),
+            Shutdown(reason='ros2 bag play failed')]
+
+
+def _actions(context):
+    """Build the node (and the bag replay) with the resolved arguments."""
     value = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
     overrides = {'use_sim_time': _is_true(value['use_sim_time']) or bool(value['bag'])}
     if value['model']:
         overrides['model_path'] = value['model']
-    return [Node(
+    actions = [Node(
         package='sorghum_depth', executable='depth_node', name='depth_node',
         namespace=value['namespace'], output='screen', emulate_tty=True,
-        parameters=[value['params_file'], overrides],
+        parameters=[value['params_file'], overrides], on_exit=_node_exit,
         remappings=[('image', value['image']), ('camera_info', value['camera_info']),
                     ('right/image', value['right_image'])])]
+    if value['bag']:    # a plain string: any character in the path is safe
+        actions.append(ExecuteProcess(cmd=['ros2', 'bag', 'play', value['bag'], '--clock'],
+                                      name='ros2_bag_play', output='screen',
+                                      on_exit=_bag_exit))
+    return actions
 
 
 def generate_launch_description():
     """Declare the arguments, the node and the optional bag replay."""
-    bag = LaunchConfiguration('bag')
     declared = [DeclareLaunchArgument(name, default_value=default, description=text)
                 for name, (default, text) in ARGUMENTS.items()]
-    replay = ExecuteProcess(cmd=['ros2', 'bag', 'play', bag, '--clock'], output='screen',
-                            condition=IfCondition(PythonExpression(["'", bag, "' != ''"])))
-    return LaunchDescription(declared + [OpaqueFunction(function=_depth_node), replay])
+    return LaunchDescription(declared + [OpaqueFunction(function=_actions)])

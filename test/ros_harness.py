@@ -47,23 +47,25 @@ def image_msg(array: np.ndarray, encoding: str, stamp_ns: int, frame_id: str = '
 class Probe:
     """A test-side rclpy node: publishes images and camera_info, records every output."""
 
-    def __init__(self, domain_id: int):
-        """Join ``domain_id`` in a private context."""
+    def __init__(self, domain_id: int, topics: dict[str, str] | None = None):
+        """Join ``domain_id`` in a private context; ``topics`` renames the node's topics."""
+        name = {t: t for t in ('image', 'camera_info', 'disparity', 'depth',
+                               'depth/camera_info')} | (topics or {})
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=domain_id)
         self.node = Node('probe', context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
-        self.pub_image = self.node.create_publisher(Image, 'image', 10)
-        self.pub_info = self.node.create_publisher(CameraInfo, 'camera_info', 10)
+        self.pub_image = self.node.create_publisher(Image, name['image'], 10)
+        self.pub_info = self.node.create_publisher(CameraInfo, name['camera_info'], 10)
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         best_effort = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
         self.info: CameraInfo | None = None     # sent with every image, like a camera
         self.disparity, self.depth, self.depth_info = {}, {}, {}
-        self.node.create_subscription(DisparityImage, 'disparity', self._keep(self.disparity),
-                                      reliable)
-        self.node.create_subscription(Image, 'depth', self._keep(self.depth), best_effort)
-        self.node.create_subscription(CameraInfo, 'depth/camera_info',
+        self.node.create_subscription(DisparityImage, name['disparity'],
+                                      self._keep(self.disparity), reliable)
+        self.node.create_subscription(Image, name['depth'], self._keep(self.depth), best_effort)
+        self.node.create_subscription(CameraInfo, name['depth/camera_info'],
                                       self._keep(self.depth_info), reliable)
 
     @staticmethod
