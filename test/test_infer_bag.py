@@ -306,3 +306,14 @@ def test_post_processing_is_as_exported_unless_asked(tmp_path, capsys):
         disp = read_bag(out)['/cam/depth_net/disparity'][0][3]
         got = np.frombuffer(disp.image.data, '<f4').reshape(rgb.shape[:2])
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_a_killed_run_leaves_nothing_the_next_run_does_not_remove(tmp_path, model_path, capsys):
+    bag = write_image_bag(tmp_path / 'in')
+    stale = tmp_path / '.out.k1ll3d.partial'          # what a SIGKILLed run leaves behind
+    (stale / 'out').mkdir(parents=True)
+    (stale / 'out' / 'out_0.mcap').write_bytes(b'\x89MCAP0\r\n')
+    assert infer_bag.main([str(bag), str(tmp_path / 'out'), '--model', str(model_path),
+                           '--device', 'cpu', '--no-progress']) == 0
+    assert 'removed 1 unfinished output of an earlier run' in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['in', 'out']

@@ -298,6 +298,16 @@ def _check_paths(in_path: Path, out_path: Path, overwrite: bool) -> None:
         raise DatasetError(f'{out_path}: output already exists (use --overwrite to replace it)')
 
 
+def _remove_unfinished(out_path: Path) -> None:
+    """Remove the temporary folders of earlier runs to ``out_path`` that were killed."""
+    stale = [p for p in out_path.parent.glob(f'.{out_path.name}.*.partial') if p.is_dir()]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    if stale:
+        print(f'removed {len(stale)} unfinished output of an earlier run '
+              f'({", ".join(p.name for p in stale)})', flush=True)
+
+
 def infer_bag(in_path: Path, out_path: Path, pipeline: DepthPipeline, opts: Options,
               overwrite: bool = False) -> Summary:
     """
@@ -317,6 +327,7 @@ def infer_bag(in_path: Path, out_path: Path, pipeline: DepthPipeline, opts: Opti
     in_path, out_path = Path(in_path), Path(out_path)
     _check_paths(in_path, out_path, overwrite)
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_unfinished(out_path)
     tmp_dir = Path(tempfile.mkdtemp(prefix=f'.{out_path.name}.', suffix='.partial',
                                     dir=out_path.parent))
     try:
