@@ -9,6 +9,7 @@ Thin glue: messages are converted with ``image_codec``, the model runs in
 ``sorghum_depth.depth_node.main`` (the console script), which imports this lazily.
 """
 
+import signal
 import sys
 import threading
 import time
@@ -282,6 +283,8 @@ def run(args=None) -> int:
               flush=True)
         code = 2
     finally:
+        # a second Ctrl-C must not cut the shutdown short: the worker may be in a forward
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if node is not None:
             node.shutdown()
             node.destroy_node()

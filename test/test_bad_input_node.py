@@ -112,6 +112,20 @@ def test_node_ctrl_c_during_start_up(tmp_path, files, delay_s):
     assert code == 0 and 'Traceback' not in out and 'terminate called' not in out, out
 
 
+def test_node_two_ctrl_c_during_the_warm_up(tmp_path, files):
+    cmd, env = _node(tmp_path, _params(model_path=str(files[1]['good']), device='cpu'))
+
+    def while_warming_up(proc):
+        line = ''
+        while 'loaded' not in line:     # the model is loaded: the warm-up runs now
+            line = proc.stdout.readline()
+            assert line, 'the node ended before loading the model'
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.02)
+    code, out = _interrupt(cmd, env, while_warming_up)
+    assert code == 0 and 'Traceback' not in out and 'terminate called' not in out, out
+
+
 def test_node_warns_about_misspelled_parameters_and_stops_cleanly(tmp_path, files):
     cmd, env = _node(tmp_path, _params(model_path=str(files[1]['good']), device='cpu',
                                        modle_path='x.ts', max_depth=3.0))
