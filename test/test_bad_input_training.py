@@ -18,6 +18,8 @@ import signal
 import subprocess
 import sys
 
+import cv2
+import numpy as np
 import pytest
 from sorghum_depth_training import config, export, train
 from sorghum_depth_training.config import ConfigError, load_config, TrainConfig
@@ -256,3 +258,104 @@ def test_train_bad_run_folder(dataset, tmp_path, case):
         assert not list(tmp_path.rglob('*.tmp'))
     else:
         assert out.is_file() or out.parent.is_file()
+
+
+# -- extraction, import, synthetic data, quickstart ------------------------------------------
+
+def _plain_pairs(tmp_path):
+    src = tmp_path / 'src'
+    rng = np.random.default_rng(0)
+    for side in ('left', 'right'):
+        (src / side).mkdir(parents=True)
+        for i in range(3):
+            cv2.imwrite(str(src / side / f'{i:03d}.png'),
+                        rng.integers(0, 256, (32, 64, 3), dtype=np.uint8))
+    return src
+
+
+def _setup(case: str, tmp_path, dataset):
+    """Return (module, arguments, needle) of one bad-input case of a fast CLI."""
+    out, bag = tmp_path / 'out', dataset[1]
+    (tmp_path / 'file').write_text('x')
+    under_file = tmp_path / 'file' / 'out'
+    kitti = tmp_path / 'kitti'
+    for sub in ('image_l', 'image_r'):
+        (kitti / sub).mkdir(parents=True)
+    (kitti / 'calib.txt').write_bytes(b'\xff\xfe\x00 not text')
+    (tmp_path / 'notabag').mkdir()
+    (tmp_path / 'notabag' / 'readme.txt').write_text('x')
+    plain = [_plain_pairs(tmp_path), '-o', out, '--fx', '50', '--baseline', '0.1']
+    synth = [out, '--count', '2', '--width', '64', '--height', '64']
+    return {
+        'extract: not a bag': ('extract', [tmp_path / 'notabag', '-o', out], 'notabag'),
+        'extract: --tolerance nan': ('extract', [bag, '-o', out, '--tolerance', 'nan'],
+                                     'tolerance'),
+        'extract: --fx 0': ('extract', [bag, '-o', out, '--fx', '0', '--baseline', '.1'],
+                            '--fx'),
+        'extract: --baseline -1': ('extract', [bag, '-o', out, '--fx', '9', '--baseline', '-1'],
+                                   '--baseline'),
+        'extract: out under a file': ('extract', [bag, '-o', under_file], str(under_file)),
+        'import: --size 0x0': ('folder_import', plain + ['--size', '0x0'], 'size'),
+        'import: --fx inf': ('folder_import', plain + ['--fx', 'inf'], 'fx'),
+        'import: calib.txt not text': ('folder_import', [kitti, '-o', out], 'calib.txt'),
+        'import: out under a file': ('folder_import', [*plain[:1], '-o', under_file,
+                                                       *plain[3:]], str(under_file)),
+        'synth: --fx 0': ('synthetic', synth + ['--fx', '0'], '--fx'),
+        'synth: --fx nan': ('synthetic', synth + ['--fx', 'nan'], '--fx'),
+        'synth: --baseline nan': ('synthetic', synth + ['--baseline', 'nan'], '--baseline'),
+        'synth: out under a file': ('synthetic', [under_file, *synth[1:]], str(under_file)),
+        'synth: --bag under a file': ('synthetic', synth + ['--bag', under_file],
+                                      str(under_file)),
+    }[case]
+
+
+FAST_CASES = ['extract: not a bag', 'extract: --tolerance nan', 'extract: --fx 0',
+              'extract: --baseline -1', 'extract: out under a file', 'import: --size 0x0',
+              'import: --fx inf', 'import: calib.txt not text', 'import: out under a file',
+              'synth: --fx 0', 'synth: --fx nan', 'synth: --baseline nan',
+              'synth: out under a file', 'synth: --bag under a file']
+
+
+@pytest.mark.parametrize('case', FAST_CASES)
+def test_data_tools_bad_input(dataset, tmp_path, case):
+    module, args, needle = _setup(case, tmp_path, dataset)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    _assert_error(_cli(module, *args), needle)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before, 'partial output left'
+
+
+@pytest.mark.parametrize('module', ['extract', 'folder_import', 'synthetic'])
+def test_data_tools_on_a_full_disk_leave_nothing(dataset, tmp_path, module):
+    out = tmp_path / 'out'
+    args = {'extract': [dataset[1], '-o', out],
+            'folder_import': [_plain_pairs(tmp_path), '-o', out, '--fx', '50',
+                              '--baseline', '0.1'],
+            'synthetic': [out, '--count', '2', '--width', '64', '--height', '64', '--bag',
+                          tmp_path / 'bag']}[module]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    _assert_error(_cli(module, *args, file_limit_bytes=4000), 'write')
+    assert sorted(p.name for p in tmp_path.iterdir()) == before, 'partial output left'
+
+
+@pytest.mark.parametrize('case', ['--steps 0', '--size 0 0', '--w-gan -1', '--left only',
+                                  '--out is a file', '--out under a file'])
+def test_quickstart_bad_input(tmp_path, case):
+    left, right = tmp_path / 'l.png', tmp_path / 'r.png'
+    for path in (left, right):
+        cv2.imwrite(str(path), np.full((64, 128, 3), 128, np.uint8))
+    out = tmp_path / 'out'
+    args = ['--left', left, '--right', right, '--out', out, '--steps', '1', '--size', '64',
+            '128']
+    extra = {'--steps 0': ['--steps', '0'], '--size 0 0': ['--size', '0', '0'],
+             '--w-gan -1': ['--w-gan', '-1'], '--left only': [],
+             '--out is a file': [], '--out under a file': []}[case]
+    if case == '--left only':
+        args = args[:2] + args[4:]
+    if case == '--out is a file':
+        out.write_text('x')
+    if case == '--out under a file':
+        (tmp_path / 'file').write_text('x')
+        args[5] = tmp_path / 'file' / 'out'
+    before = sorted(p.name for p in tmp_path.iterdir())
+    _assert_error(_cli('quickstart', *args, *extra), case.split()[0])
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

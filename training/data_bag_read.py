@@ -55,11 +55,11 @@ def open_bag(path: Path) -> AnyReader:
     path = Path(path)
     if not path.exists():
         raise DatasetError(f'{path}: bag not found')
-    reader = AnyReader([path])
     try:
+        reader = AnyReader([path])
         reader.open()
     except Exception as e:  # rosbags raises several types for broken files
-        raise DatasetError(f'{path}: cannot read bag, truncated or corrupt? '
+        raise DatasetError(f'{path}: cannot read bag, not a bag, truncated or corrupt? '
                            f'({type(e).__name__}: {e})') from e
     return reader
 

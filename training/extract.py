@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from .bag_io import camera_info
 from .bag_salvage import mcap_file, salvage_mcap
+from .cli_types import non_negative, positive, size_wxh
 from .data_bag_read import choose_topics, index_bag, iterate, open_bag, pair_stamps
 from .data_bag_read import stamp_ns, StereoTopics
 from .data_rectify import check_encoding, decode_image, Rectifier
@@ -271,16 +272,6 @@ def extract(bags: list[Path], out_dir: Path, opts: ExtractOptions, overwrite: bo
     return summary
 
 
-def _size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split('x'))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected WIDTHxHEIGHT, got {text!r}') from None
-    if w < 8 or h < 8:
-        raise argparse.ArgumentTypeError('size must be at least 8x8')
-    return w, h
-
-
 def build_parser() -> argparse.ArgumentParser:
     """Build the command-line interface of sorghum-depth-extract."""
     p = argparse.ArgumentParser(prog='sorghum-depth-extract', description=__doc__,
@@ -291,17 +282,17 @@ def build_parser() -> argparse.ArgumentParser:
     for side in ('left', 'right'):
         p.add_argument(f'--{side}-topic', help=f'{side} image topic (default: auto)')
         p.add_argument(f'--{side}-info', help=f'{side} camera_info (default: sibling)')
-    p.add_argument('--tolerance', type=float, default=0.005,
+    p.add_argument('--tolerance', type=non_negative, default=0.005,
                    help='max left/right header stamp difference, s (default 0.005)')
     p.add_argument('--stride', type=int, default=1, help='keep every N-th pair')
-    p.add_argument('--start', type=float, default=0.0, help='s after the first image')
-    p.add_argument('--end', type=float, default=None, help='s after the first image')
+    p.add_argument('--start', type=non_negative, default=0.0, help='s after the first image')
+    p.add_argument('--end', type=non_negative, default=None, help='s after the first image')
     p.add_argument('--max-pairs', type=int, default=None, help='stop after N pairs')
-    p.add_argument('--size', type=_size, default=None,
+    p.add_argument('--size', type=size_wxh, default=None,
                    help='output WIDTHxHEIGHT, e.g. 640x192 (calibration is scaled)')
-    p.add_argument('--fx', type=float, default=None,
+    p.add_argument('--fx', type=positive, default=None,
                    help='fx px, only for *rect* topics that have no camera_info')
-    p.add_argument('--baseline', type=float, default=None,
+    p.add_argument('--baseline', type=positive, default=None,
                    help='baseline m, only for *rect* topics that have no camera_info')
     return p
 

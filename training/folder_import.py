@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from .cli_types import finite, positive, size_wxh
 from .dataset_dir import Calibration, check_selection, DatasetError, DatasetWriter
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.ppm', '.pgm', '.tif', '.tiff')
@@ -38,7 +39,11 @@ def read_kitti_calib(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if not path.is_file():
         raise DatasetError(f'{path}: calib.txt not found')
     rows = {}
-    lines = [ln.split() for ln in path.read_text().splitlines() if ln.strip()]
+    try:
+        lines = [ln.split() for ln in path.read_text(encoding='utf-8').splitlines()
+                 if ln.strip()]
+    except (OSError, UnicodeDecodeError) as e:
+        raise DatasetError(f'{path}: cannot read calib.txt, not a text file? ({e})') from e
     for k, parts in enumerate(lines):
         label = parts[0].rstrip(':') if parts[0].endswith(':') else f'P{k}'
         rows[label] = parts[1:] if parts[0].endswith(':') else parts
@@ -140,28 +145,20 @@ def import_folder(args: argparse.Namespace, log=print) -> int:
     return len(chosen)
 
 
-def _size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split('x'))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected WIDTHxHEIGHT, got {text!r}') from None
-    return w, h
-
-
 def build_parser() -> argparse.ArgumentParser:
     """Build the command-line interface of sorghum-depth-import."""
     p = argparse.ArgumentParser(prog='sorghum-depth-import', description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('src', type=Path, help='source folder (KITTI style or left/ + right/)')
     p.add_argument('-o', '--out', type=Path, required=True, help='dataset folder to create')
-    p.add_argument('--fx', type=float, help='plain layout: focal length px')
-    p.add_argument('--fy', type=float, help='plain layout: fy px (default fx)')
-    p.add_argument('--cx', type=float, help='plain layout: cx px (default centre)')
-    p.add_argument('--cy', type=float, help='plain layout: cy px (default centre)')
-    p.add_argument('--baseline', type=float, help='plain layout: baseline in metres')
+    p.add_argument('--fx', type=positive, help='plain layout: focal length px')
+    p.add_argument('--fy', type=positive, help='plain layout: fy px (default fx)')
+    p.add_argument('--cx', type=finite, help='plain layout: cx px (default centre)')
+    p.add_argument('--cy', type=finite, help='plain layout: cy px (default centre)')
+    p.add_argument('--baseline', type=positive, help='plain layout: baseline in metres')
     p.add_argument('--stride', type=int, default=1, help='keep every N-th pair')
     p.add_argument('--max-pairs', type=int, default=None, help='stop after N pairs')
-    p.add_argument('--size', type=_size, default=None,
+    p.add_argument('--size', type=size_wxh, default=None,
                    help='output WIDTHxHEIGHT (calibration is scaled)')
     p.add_argument('--overwrite', action='store_true', help='replace an existing dataset')
     return p

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from .cli_types import at_least_one, folder_problem, non_negative, positive
 from .discriminator import PatchDiscriminator
 from .generator import count_parameters, Generator
 from .objective import LossConfig, reconstruct_views
@@ -31,10 +32,16 @@ DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / 'shared' / 'data'
 KITTI_PAIR = ('kitti_odometry/seq1/image_l/000000.png', 'kitti_odometry/seq1/image_r/000000.png')
 
 
-def _load_rgb(path: Path, size_hw: tuple[int, int]) -> torch.Tensor:
+def _read_bgr(path: Path) -> np.ndarray:
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
         raise FileNotFoundError(f'cannot read image {path}')
+    return bgr
+
+
+def _load_rgb(path: Path, size_hw: tuple[int, int], bgr: np.ndarray | None = None
+              ) -> torch.Tensor:
+    bgr = _read_bgr(path) if bgr is None else bgr
     rgb = cv2.resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), size_hw[::-1],
                      interpolation=cv2.INTER_AREA)
     return torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.0
@@ -55,7 +62,13 @@ def load_pair(args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor, str
     """Load the pair to train on; also say where it came from."""
     size = tuple(args.size)
     if args.left and args.right:
-        return _load_rgb(args.left, size), _load_rgb(args.right, size), str(args.left)
+        left, right = _read_bgr(args.left), _read_bgr(args.right)
+        if left.shape != right.shape:
+            raise ValueError(f'--left {args.left} is {left.shape[1]}x{left.shape[0]} but '
+                             f'--right {args.right} is {right.shape[1]}x{right.shape[0]}; '
+                             'give the two views of one rectified pair')
+        return (_load_rgb(args.left, size, left), _load_rgb(args.right, size, right),
+                str(args.left))
     data = Path(os.environ.get('SORGHUM_DEPTH_DATA', DEFAULT_DATA))
     left_path, right_path = (data / p for p in KITTI_PAIR)
     if left_path.exists() and right_path.exists():
@@ -109,23 +122,33 @@ def run(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__,
+    parser = argparse.ArgumentParser(prog='sorghum-depth-quickstart', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--steps', type=int, default=150, help='training steps (default 150)')
+    parser.add_argument('--steps', type=at_least_one, default=150,
+                        help='training steps (default 150)')
     parser.add_argument('--size', type=int, nargs=2, default=(128, 384), metavar=('H', 'W'),
                         help='training resolution, multiples of 64 (default 128 384)')
     parser.add_argument('--left', type=Path, help='left image of a rectified pair')
     parser.add_argument('--right', type=Path, help='right image of the same pair')
-    parser.add_argument('--w-gan', type=float, default=0.01, help='GAN weight (0 = off)')
-    parser.add_argument('--lr', type=float, default=1e-4, help='generator learning rate')
+    parser.add_argument('--w-gan', type=non_negative, default=0.01, help='GAN weight (0 = off)')
+    parser.add_argument('--lr', type=positive, default=1e-4, help='generator learning rate')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--out', type=Path, default=Path('demo_output'),
                         help='folder for quickstart.png and quickstart.json')
     args = parser.parse_args(argv)
+    if any(v < 64 or v % 64 for v in args.size):
+        parser.error(f'--size: H and W must be positive multiples of 64, got {args.size}')
+    if (args.left is None) != (args.right is None):
+        parser.error('--left and --right go together (the two views of one pair)')
+    if folder_problem(args.out):
+        parser.error(f'--out: {folder_problem(args.out)}; give a folder')
     try:
         s = run(args)
     except (FileNotFoundError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f'error: {args.out}: cannot write the results ({err})', file=sys.stderr)
         return 2
     ratio = s['appearance_last'] / s['appearance_first']
     print(f"appearance loss {s['appearance_first']:.3f} -> {s['appearance_last']:.3f} "

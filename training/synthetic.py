@@ -12,11 +12,13 @@ sky) and ``nonocc/NNNNNN.png`` (255 where the left pixel is visible in the right
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
+import shutil
 import sys
 
 import numpy as np
 
 from .bag_io import camera_info, StereoBagWriter
+from .cli_types import positive
 from .data_synth_render import Camera
 from .data_synth_scene import render_view, sample_scene
 from .dataset_dir import Calibration, DatasetError, DatasetWriter
@@ -124,13 +126,7 @@ def write_synthetic(out_dir: Path, count: int, seed: int = 0, width: int = DEFAU
         'generator': 'sorghum-depth-synth', 'seed': int(seed), 'count': int(count),
         'disp_gt': 'disp_gt/NNNNNN.npy float32 px, left view, 0 = sky',
         'nonocc': 'nonocc/NNNNNN.png 255 = visible in right view'})
-    bag = None
-    if bag_path is not None:
-        if Path(bag_path).exists():
-            raise DatasetError(f'{bag_path}: bag already exists')
-        bag = StereoBagWriter(bag_path, 'mcap', 'rgb8', topics={
-            'left': '/stereo/left/image_rect', 'right': '/stereo/right/image_rect'})
-        bag.__enter__()
+    bag = _open_bag(bag_path)
     infos = (camera_info(width, height, fx_px, fx_px, calib.cx, calib.cy),
              camera_info(width, height, fx_px, fx_px, calib.cx, calib.cy, baseline_m))
     try:
@@ -142,10 +138,35 @@ def write_synthetic(out_dir: Path, count: int, seed: int = 0, width: int = DEFAU
                 if bag is not None:
                     bag.write_pair(s.left, s.right, BAG_START_NS + i * BAG_PERIOD_NS, infos)
             writer.finish(calib, readme=README)
+    except BaseException:
+        if bag is not None:             # no half-written bag is left behind
+            try:
+                bag.__exit__(None, None, None)
+            except OSError:             # closing writes too, and the disk is full
+                pass
+            bag = None
+            shutil.rmtree(bag_path, ignore_errors=True)
+        raise
     finally:
         if bag is not None:
             bag.__exit__(None, None, None)
     return calib
+
+
+def _open_bag(bag_path: Path | None) -> StereoBagWriter | None:
+    """Open the optional MCAP bag of the pairs; DatasetError if it cannot be created."""
+    if bag_path is None:
+        return None
+    if Path(bag_path).exists():
+        raise DatasetError(f'{bag_path}: bag already exists')
+    bag = StereoBagWriter(bag_path, 'mcap', 'rgb8', topics={
+        'left': '/stereo/left/image_rect', 'right': '/stereo/right/image_rect'})
+    try:
+        bag.__enter__()
+    except OSError as err:
+        shutil.rmtree(bag_path, ignore_errors=True)
+        raise DatasetError(f'{bag_path}: cannot write the bag ({err})') from err
+    return bag
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,8 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--seed', type=int, default=0, help='random seed (default 0)')
     p.add_argument('--width', type=int, default=DEFAULT_WIDTH, help='px, multiple of 64')
     p.add_argument('--height', type=int, default=DEFAULT_HEIGHT, help='px, multiple of 64')
-    p.add_argument('--fx', type=float, default=None, help='focal length px (0.6 * width)')
-    p.add_argument('--baseline', type=float, default=DEFAULT_BASELINE_M,
+    p.add_argument('--fx', type=positive, default=None, help='focal length px (0.6 * width)')
+    p.add_argument('--baseline', type=positive, default=DEFAULT_BASELINE_M,
                    help=f'baseline in metres (default {DEFAULT_BASELINE_M})')
     p.add_argument('--bag', type=Path, default=None,
                    help='also write a rosbag2 MCAP of the pairs to this new folder')
@@ -180,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
                         args.baseline, args.bag, args.overwrite)
     except DatasetError as e:
         print(f'error: {e}', file=sys.stderr)
+        return 2
+    except OSError as e:           # a full disk while writing the bag
+        print(f'error: cannot write {args.out} or its bag ({e})', file=sys.stderr)
         return 2
     print(f'wrote {args.count} synthetic pairs to {args.out}'
           + (f' and bag {args.bag}' if args.bag else ''))

@@ -25,6 +25,7 @@ import torch.distributed as dist
 import yaml
 
 from .checkpoint import CheckpointError, load_checkpoint
+from .cli_types import folder_problem
 from .config import ConfigError, load_config
 from .dataset_dir import DatasetError
 from .encoders import EncoderError
@@ -82,13 +83,9 @@ def resolve(args: argparse.Namespace):
 
 def check_run_folder(out: Path) -> None:
     """Refuse a run folder that is a file or lies under one (ConfigError naming it)."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f'{out}: the run folder is a file')
-    parent = out.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise ConfigError(f'{out}: the run folder cannot be created: {parent} is a file')
+    problem = folder_problem(out)
+    if problem:
+        raise ConfigError(f'the run folder {problem}')
 
 
 def _run(args: argparse.Namespace) -> int:
