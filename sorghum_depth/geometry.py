@@ -101,7 +101,10 @@ def choose_focal(width_px: int, model_fx_px: float, param_fx_px: float = 0.0,
     suffix = '' if scale == 1.0 else ', scaled to the width'
     intact = scale == 1.0 and _finite(info.k) and _finite(info.p)
     if plausible_fx(p_fx * scale, width_px):
-        return FocalChoice(p_fx * scale, 'camera_info P[0]' + suffix, '',
+        broken = '' if intact or scale != 1.0 else (
+            'camera_info has NaN or infinite entries in K or P; depth/camera_info is an '
+            f'ideal pinhole with fx = P[0] = {p_fx:g}')
+        return FocalChoice(p_fx * scale, 'camera_info P[0]' + suffix, broken,
                            'P' if intact else '')
     why = 'P is empty' if not np.any(info.p) else f'P[0] is {p_fx:g}'
     if plausible_fx(k_fx * scale, width_px):

@@ -181,3 +181,11 @@ def test_diagnostics_judge_the_last_period(now, level, words):
     before = _counts(10, 10, 5)
     got_level, message = assess(before if now['received'] else _counts(), now)
     assert (got_level, words in message) == (level, True), message
+
+
+def test_a_camera_info_with_other_non_finite_entries_is_not_passed_on():
+    info = _info(150.0, 140.0)
+    info.k[2] = float('nan')
+    choice = choose_focal(200, 120.0, info=info)
+    assert (choice.fx_px, choice.info_from) == (140.0, '')
+    assert 'NaN or infinite entries' in choice.warning
