@@ -133,3 +133,18 @@ def test_flip_mirrors_and_swaps_the_hints():
     _, _, flipped = augment_batch(left, right, cfg, torch.Generator().manual_seed(0), hints)
     assert torch.equal(flipped[:, 0], hints[:, 1].flip(-1))
     assert torch.equal(flipped[:, 1], hints[:, 0].flip(-1))
+
+
+@pytest.mark.parametrize('damage', [b'', b'PK\x03\x04 cut short'])
+def test_a_damaged_hints_file_is_recomputed_not_fatal(tmp_path, damage):
+    root = tmp_path / 'ds'
+    write_synthetic(root, count=3, seed=2, width=128, height=64)
+    cache = HintCache(load_dataset(root))
+    assert cache.ensure(progress=False) == 3
+    (root / 'hints' / '000001.npz').write_bytes(damage)     # a killed copy, a full disk
+    with pytest.raises(DatasetError, match='000001.npz'):
+        cache.read('000001')
+    assert cache.stale() == ['000001']
+    assert cache.ensure(progress=False) == 1
+    left, right = cache.read('000001')
+    assert left.shape == (64, 128)

@@ -23,6 +23,7 @@ import json
 import os
 from pathlib import Path
 import sys
+import zipfile
 
 import cv2
 import numpy as np
@@ -122,6 +123,18 @@ def _signature(dataset: StereoDataset, name: str) -> list[int]:
     return sig
 
 
+def _complete(path: Path) -> bool:
+    """Whether ``path`` is a whole ``.npz``: a zip that ends with its end-of-directory record."""
+    try:
+        with open(path, 'rb') as f:
+            head = f.read(4)
+            f.seek(max(f.seek(0, 2) - 22, 0))
+            tail = f.read(4)
+    except OSError:
+        return False
+    return head == b'PK\x03\x04' and tail == b'PK\x05\x06'
+
+
 def _settings() -> dict:
     return {'format': FORMAT, 'sgbm': [list(s) for s in HINT_SETTINGS],
             'num_disp_frac': NUM_DISP_FRAC, 'speckle_window': SPECKLE_WINDOW}
@@ -149,12 +162,15 @@ class HintCache:
         """Names of the pairs whose hints are missing or older than their images."""
         known = self._manifest()['pairs']
         return [n for n in self.dataset.names() if known.get(n) != _signature(self.dataset, n)
-                or not (self.folder / f'{n}.npz').is_file()]
+                or not _complete(self.folder / f'{n}.npz')]
 
     def _write(self, name: str, left_px: np.ndarray, right_px: np.ndarray) -> None:
         tmp = self.folder / f'.{name}.tmp.npz'
-        np.savez(tmp, left=left_px.astype(np.float16), right=right_px.astype(np.float16))
-        os.replace(tmp, self.folder / f'{name}.npz')
+        try:
+            np.savez(tmp, left=left_px.astype(np.float16), right=right_px.astype(np.float16))
+            os.replace(tmp, self.folder / f'{name}.npz')
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def ensure(self, progress: bool = True) -> int:
         """
@@ -185,7 +201,7 @@ class HintCache:
         try:
             with np.load(path) as data:
                 return data['left'].astype(np.float32), data['right'].astype(np.float32)
-        except (OSError, KeyError, ValueError) as err:
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as err:
             raise DatasetError(f'{path}: unreadable hints ({err}); run sorghum-depth-hints '
                                'on the dataset again') from err
 
