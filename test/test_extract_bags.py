@@ -238,3 +238,12 @@ def test_partial_output_of_a_killed_run_is_removed(tmp_path, kitti):
     assert not dead.exists()
     assert 'removed' in done.stderr and str(dead) in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ['bag', 'out']
+
+
+def test_a_sqlite3_bag_cut_short_says_what_to_do(tmp_path, kitti):
+    frames, infos, _ = kitti
+    bag = _write_bag(tmp_path / 'bag', frames, infos, 'sqlite3')
+    db = next(bag.glob('*.db3'))
+    db.write_bytes(db.read_bytes()[:db.stat().st_size // 2])
+    done = _run(bag, '-o', tmp_path / 'out')
+    _assert_fails(tmp_path, done, db.name, 'sqlite3', 'mcap')

@@ -59,8 +59,13 @@ def open_bag(path: Path) -> AnyReader:
         reader = AnyReader([path])
         reader.open()
     except Exception as e:  # rosbags raises several types for broken files
+        hint = ''
+        if 'malformed' in str(e):
+            hint = ('; its sqlite3 database is damaged (a recording cut short?) and '
+                    'sorghum-depth-extract cannot salvage sqlite3 bags: it salvages MCAP '
+                    'ones, so record with `ros2 bag record -s mcap`')
         raise DatasetError(f'{path}: cannot read bag, not a bag, truncated or corrupt? '
-                           f'({type(e).__name__}: {e})') from e
+                           f'({type(e).__name__}: {e}){hint}') from e
     return reader
 
 
