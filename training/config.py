@@ -256,7 +256,7 @@ def check_ranges(cfg: TrainConfig) -> None:
         value = _lookup(values, key)
         for v in (value if isinstance(value, list) else [value]):
             if not math.isfinite(v) or not _TESTS[rule](v):
-                raise ConfigError(f'config key "{key}": {value!r} is not finite and {rule}')
+                raise ConfigError(f'config key "{key}": must be finite and {rule}, got {value!r}')
     for key, allowed in CHOICES.items():
         if _lookup(values, key) not in allowed:
             raise ConfigError(f'config key "{key}": {_lookup(values, key)!r} is not one of '
