@@ -123,6 +123,20 @@ def test_export_refuses_a_non_positive_baseline(checkpoint, tmp_path, baseline_m
     assert not (tmp_path / 'model.ts').exists()
 
 
+@pytest.mark.parametrize('damage', ['unknown encoder', 'weights of another shape'])
+def test_export_refuses_a_checkpoint_of_no_generator(checkpoint, tmp_path, damage):
+    state = torch.load(checkpoint, weights_only=True)
+    if damage == 'unknown encoder':
+        state['model']['generator']['encoder'] = 'vgg'
+    else:
+        key = next(iter(state['generator']))
+        state['generator'][key] = state['generator'][key][:1]
+    torch.save(state, tmp_path / 'bad.pt')
+    _assert_error(_cli('export', tmp_path / 'bad.pt', tmp_path / 'model.ts'),
+                  'does not describe a generator')
+    assert not (tmp_path / 'model.ts').exists()
+
+
 @pytest.mark.parametrize('case', ['out is a folder', 'out parent is a file',
                                   '0-byte checkpoint', 'negative tolerance'])
 def test_export_bad_paths(checkpoint, good_model, tmp_path, case):
