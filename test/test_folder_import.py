@@ -74,3 +74,26 @@ def test_kitti_calib_errors(tmp_path):
     assert done.returncode == 2 and 'calib.txt' in done.stderr and 'P0 and P1' in done.stderr
     done = _run('--help')
     assert done.returncode == 0 and 'calib.txt' in done.stdout and '--baseline' in done.stdout
+
+
+def test_an_unreadable_image_is_skipped_and_counted(tmp_path):
+    rng = np.random.default_rng(5)
+    for side in ('left', 'right'):
+        (tmp_path / 'src' / side).mkdir(parents=True)
+        for i in range(4):
+            cv2.imwrite(str(tmp_path / 'src' / side / f'{i:03d}.png'),
+                        rng.integers(0, 256, (32, 64, 3), dtype=np.uint8))
+    (tmp_path / 'src' / 'left' / '001.png').write_bytes(b'not a png')
+    (tmp_path / 'src' / 'right' / '002.png').write_bytes(b'')
+    done = _run(tmp_path / 'src', '-o', tmp_path / 'out', '--fx', '50', '--baseline', '0.1')
+    assert done.returncode == 0, done.stderr
+    assert 'warning:' in done.stderr and '001.png' in done.stderr and '002.png' in done.stderr
+    assert 'pairs written: 2' in done.stdout and '2 unreadable' in done.stdout
+    assert len(load_dataset(tmp_path / 'out').names()) == 2
+    for name in ('001', '002'):
+        (tmp_path / 'src' / 'left' / f'{name}.png').write_bytes(b'')
+    (tmp_path / 'src' / 'left' / '000.png').write_bytes(b'')
+    (tmp_path / 'src' / 'left' / '003.png').write_bytes(b'')
+    done = _run(tmp_path / 'src', '-o', tmp_path / 'none', '--fx', '50', '--baseline', '0.1')
+    assert done.returncode == 2 and 'error:' in done.stderr and 'no readable pair' in done.stderr
+    assert not (tmp_path / 'none').exists()

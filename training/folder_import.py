@@ -118,31 +118,47 @@ def import_folder(args: argparse.Namespace, log=print) -> int:
     if not chosen:
         raise DatasetError(f'{args.src}: no pairs with matching names in {left_dir.name}/ '
                            f'and {right_dir.name}/')
-    calib = None
     with DatasetWriter(args.out, args.overwrite) as writer:
-        for name in tqdm(chosen, desc=args.src.name, unit='pair', file=sys.stderr):
-            left, right = _read(lefts[name]), _read(rights[name])
-            if left.shape != right.shape:
-                raise DatasetError(f'left/right size mismatch: {lefts[name]} {left.shape}, '
-                                   f'{rights[name]} {right.shape}')
-            if calib is None:
-                calib = _calibration(p0, p1, args, left.shape[1], left.shape[0], args.src)
-            elif left.shape[:2] != (calib.height, calib.width):
-                raise DatasetError(f'{lefts[name]}: size {left.shape[1]}x{left.shape[0]} '
-                                   f'differs from the first pair ({calib.width}x{calib.height})')
-            if args.size is not None:
-                left, right = (cv2.resize(im, args.size, interpolation=cv2.INTER_AREA)
-                               for im in (left, right))
-            writer.add_pair(left, right)
+        calib, unreadable = _write_pairs(writer, chosen, lefts, rights, p0, p1, args)
+        if calib is None:
+            raise DatasetError(f'{args.src}: no readable pair among {len(chosen)} chosen')
         if args.size is not None:
             calib = calib.resized(*args.size)
         calib.source = {'tool': 'sorghum-depth-import', 'folder': str(args.src.resolve()),
                         'layout': 'kitti' if p0 is not None else 'plain',
                         'names': [chosen[0], chosen[-1]]}
         writer.finish(calib)
-    log(f'pairs written: {len(chosen)}; dropped: {un_l} left without right, {un_r} right '
-        f'without left, {len(names) - len(chosen)} by --stride/--max-pairs')
-    return len(chosen)
+    written = len(chosen) - unreadable
+    log(f'pairs written: {written}; dropped: {un_l} left without right, {un_r} right '
+        f'without left, {len(names) - len(chosen)} by --stride/--max-pairs, {unreadable} '
+        'unreadable')
+    return written
+
+
+def _write_pairs(writer: DatasetWriter, chosen: list[str], lefts: dict, rights: dict,
+                 p0, p1, args) -> tuple[Calibration | None, int]:
+    """Write the readable chosen pairs; return (calibration or None, unreadable count)."""
+    calib, unreadable = None, 0
+    for name in tqdm(chosen, desc=args.src.name, unit='pair', file=sys.stderr):
+        try:
+            left, right = _read(lefts[name]), _read(rights[name])
+        except DatasetError as err:
+            unreadable += 1
+            print(f'warning: {err}; pair {name} skipped', file=sys.stderr)
+            continue
+        if left.shape != right.shape:
+            raise DatasetError(f'left/right size mismatch: {lefts[name]} {left.shape}, '
+                               f'{rights[name]} {right.shape}')
+        if calib is None:
+            calib = _calibration(p0, p1, args, left.shape[1], left.shape[0], args.src)
+        elif left.shape[:2] != (calib.height, calib.width):
+            raise DatasetError(f'{lefts[name]}: size {left.shape[1]}x{left.shape[0]} '
+                               f'differs from the first pair ({calib.width}x{calib.height})')
+        if args.size is not None:
+            left, right = (cv2.resize(im, args.size, interpolation=cv2.INTER_AREA)
+                           for im in (left, right))
+        writer.add_pair(left, right)
+    return calib, unreadable
 
 
 def build_parser() -> argparse.ArgumentParser:
