@@ -15,6 +15,19 @@ import sys
 import yaml
 
 
+def private_domain_id(slot: int = 0) -> int:
+    """
+    Return a DDS domain id for this process and ``slot`` (0-9), within 1-100.
+
+    ROS 2 allows domain ids 0-101 with the default ports on Linux (higher ones collide
+    with other domains' ports or do not exist); 0, the default, is left to real robots.
+    Processes whose ids differ in the last digit never share a domain.
+    """
+    if not 0 <= slot <= 9:
+        raise ValueError(f'slot {slot} is not in 0-9')
+    return 1 + 10 * (os.getpid() % 10) + slot
+
+
 def private_ros_env(domain_id: int) -> dict:
     """Return this environment on DDS domain ``domain_id``, discovery on localhost only."""
     return {**os.environ, 'ROS_DOMAIN_ID': str(domain_id),

@@ -2,7 +2,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """Test helpers: start depth_node as a real process and talk to it over DDS with rclpy."""
 
-import os
 from pathlib import Path
 import subprocess
 import time
@@ -13,20 +12,13 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
-from sorghum_depth.node_process import start_depth_node
+from sorghum_depth.node_process import private_domain_id, start_depth_node
 from stereo_msgs.msg import DisparityImage
 
 
 def private_domain(slot: int) -> int:
-    """
-    Return a DDS domain id for this test process and ``slot`` (0-9), within 1-100.
-
-    ROS 2 domain ids above 101 collide with the ports of other domains (and above 232
-    do not exist); ids 1-100 leave 0 (the default) to real robots on the machine.
-    """
-    if not 0 <= slot <= 9:
-        raise ValueError(f'slot {slot} is not in 0-9')
-    return 1 + 10 * (os.getpid() % 10) + slot
+    """Return this test process's DDS domain id for ``slot`` (0-9), within 1-100."""
+    return private_domain_id(slot)
 
 
 def start_node(params: dict, workdir: Path, domain_id: int) -> subprocess.Popen:
