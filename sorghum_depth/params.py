@@ -75,7 +75,9 @@ class NodeParams:
 
 
 def _check(spec: ParamSpec, value) -> str:
-    if spec.also_bool and type(value) is bool:
+    if spec.also_bool and type(value) is not bool and value not in spec.choices:
+        return f'{spec.name}: {value!r} is not one of {", ".join(spec.choices)}, true, false'
+    if spec.also_bool:
         return ''
     if type(value) is not type(spec.default) and not (
             isinstance(spec.default, float) and type(value) is int):

@@ -147,6 +147,8 @@ def test_post_processing_defaults_to_the_export_and_can_be_forced():
     assert validate({'model_path': 'm.ts', 'post_process': False}).post_process is False
     with pytest.raises(ValueError, match='post_process'):
         validate({'model_path': 'm.ts', 'post_process': 'sometimes'})
+    with pytest.raises(ValueError, match='post_process: 1 is not one of as_exported, true, false'):
+        validate({'model_path': 'm.ts', 'post_process': 1})
 
 
 @pytest.mark.parametrize('device', ['cuda:abc', 'cuda:', 'cuda:-1', 'cuda:1.5', 'gpu'])
