@@ -31,6 +31,10 @@ ARGUMENTS = {
     'right_image': ('right/image', 'right image topic, used when right_check is true'),
     'use_sim_time': ('false', 'use /clock (forced on when bag is set)'),
     'bag': ('', 'replay this bag with `ros2 bag play --clock` alongside the node'),
+    'right_check': ('', 'true/false: override right_check of params_file (subscribe '
+                    "right_image, publish photometric_error); '' keeps the file's"),
+    'fastdds_profile': ('', 'true: the shipped Fast DDS large-image profile (shared memory) '
+                        "for the node and the bag replay; or a profile's path; '' none"),
 }
 
 
@@ -61,16 +65,24 @@ def _actions(context):
     overrides = {'use_sim_time': _is_true(value['use_sim_time']) or bool(value['bag'])}
     if value['model']:
         overrides['model_path'] = value['model']
+    if value['right_check']:
+        overrides['right_check'] = _is_true(value['right_check'])
+    env = {}
+    if value['fastdds_profile']:
+        share = FindPackageShare('sorghum_depth').perform(context)
+        env['FASTDDS_DEFAULT_PROFILES_FILE'] = (
+            f'{share}/config/fastdds_large_images.xml'
+            if _is_true(value['fastdds_profile']) else value['fastdds_profile'])
     actions = [Node(
         package='sorghum_depth', executable='depth_node', name='depth_node',
         namespace=value['namespace'], output='screen', emulate_tty=True,
-        parameters=[value['params_file'], overrides], on_exit=_node_exit,
+        parameters=[value['params_file'], overrides], on_exit=_node_exit, additional_env=env,
         remappings=[('image', value['image']), ('camera_info', value['camera_info']),
                     ('right/image', value['right_image'])])]
     if value['bag']:    # a plain string: any character in the path is safe
         actions.append(ExecuteProcess(cmd=['ros2', 'bag', 'play', value['bag'], '--clock'],
                                       name='ros2_bag_play', output='screen',
-                                      on_exit=_bag_exit))
+                                      additional_env=env, on_exit=_bag_exit))
     return actions
 
 

@@ -13,6 +13,7 @@ import ast
 import importlib.util
 import os
 from pathlib import Path
+import re
 import shutil
 import signal
 import subprocess
@@ -32,7 +33,7 @@ ROS2_PY = REPO_ROOT.parent / 'shared' / 'ros2_py'
 ROS2 = Path(sys.executable).with_name('ros2')
 LAUNCH = REPO_ROOT / 'launch' / 'sorghum_depth.launch.py'
 EXPECTED_ARGS = {'namespace', 'params_file', 'model', 'image', 'camera_info', 'right_image',
-                 'use_sim_time', 'bag'}
+                 'use_sim_time', 'bag', 'right_check', 'fastdds_profile'}
 
 
 def _arguments_dict(tree: ast.Module) -> set[str]:
@@ -140,7 +141,8 @@ def _parameters(probe, node: str, names: list[str]) -> list:
 def test_ros2_launch_runs_the_node_with_namespace_remaps_and_model(installed):
     env, work = installed
     proc = _launch(env, work, f'model:={work / "model.ts"}', 'namespace:=robot',
-                   'image:=/cam/left/image_rect', 'camera_info:=/cam/left/camera_info')
+                   'image:=/cam/left/image_rect', 'camera_info:=/cam/left/camera_info',
+                   'right_check:=true', 'fastdds_profile:=true')
     probe = Probe(private_domain(4), {
         'image': '/cam/left/image_rect', 'camera_info': '/cam/left/camera_info',
         'disparity': '/robot/disparity', 'depth': '/robot/depth',
@@ -155,10 +157,17 @@ def test_ros2_launch_runs_the_node_with_namespace_remaps_and_model(installed):
         depth = probe.depth[10 ** 9]
         assert (depth.width, depth.height, depth.encoding) == (80, 48, '32FC1')
         assert ('depth_node', '/robot') in probe.node.get_node_names_and_namespaces()
-        model_path, max_depth = _parameters(probe, '/robot/depth_node',
-                                            ['model_path', 'max_depth_m'])
+        model_path, max_depth, right_check = _parameters(
+            probe, '/robot/depth_node', ['model_path', 'max_depth_m', 'right_check'])
         assert model_path.string_value == str(work / 'model.ts'), 'model:= overrides'
         assert max_depth.double_value == 40.0, 'the installed config/depth_node.yaml'
+        assert right_check.bool_value, 'right_check:= overrides'
+        pid = re.search(r'\[depth_node-1\]: process started with pid \[(\d+)\]',
+                        (work / 'launch.log').read_text())[1]
+        environ = Path(f'/proc/{pid}/environ').read_bytes().split(b'\0')
+        profile = [v for v in environ if v.startswith(b'FASTDDS_DEFAULT_PROFILES_FILE=')]
+        assert profile and profile[0].endswith(b'share/sorghum_depth/config/'
+                                               b'fastdds_large_images.xml'), profile
     finally:
         probe.close()
         code, out = _stop(proc, work)
