@@ -168,6 +168,7 @@ def test_infer_bag_bad_files(tmp_path, files, capsys):
     _infer_fails(capsys, tmp_path, [text, out, *good], text, 'not a bag')
     _infer_fails(capsys, tmp_path, [bag, text / 'out', *good], text, 'is a file, not a folder')
     _infer_fails(capsys, tmp_path, [bag, text, *good], text, 'already exists')
+    _infer_fails(capsys, tmp_path, [bag, '/', *good, '--overwrite'], 'not a valid output')
     assert text.read_text() == 'not a bag', 'an existing file is never replaced'
     for name, words in (('junk', 'not a loadable TorchScript'), ('empty', 'not a loadable'),
                         ('tuple', 'returned a tuple'), ('zero_baseline', 'baseline_m is 0.0')):

@@ -286,7 +286,9 @@ class BagInference:
 def _check_paths(in_path: Path, out_path: Path, overwrite: bool) -> None:
     if not in_path.exists():
         raise DatasetError(f'{in_path}: bag not found')
-    ancestor = next(p for p in out_path.absolute().parents if p.exists())
+    ancestor = next((p for p in out_path.absolute().parents if p.exists()), None)
+    if ancestor is None:
+        raise DatasetError(f'{out_path}: not a valid output folder')
     if not ancestor.is_dir():
         raise DatasetError(f'{out_path}: cannot be created, {ancestor} is a file, not a folder')
     if not os.access(ancestor, os.W_OK | os.X_OK):
