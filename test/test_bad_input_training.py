@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 import pytest
 from sorghum_depth_training import config, export, train
+from sorghum_depth_training.bag_io import camera_info, StereoBagWriter
 from sorghum_depth_training.config import ConfigError, load_config, TrainConfig
 from sorghum_depth_training.synthetic import write_synthetic
 import torch
@@ -396,3 +397,17 @@ def test_quickstart_bad_input(tmp_path, case):
     in_process = case in ('--size 0 0', '--w-gan -1', '--out is a file')
     _assert_error(_cli('quickstart', *args, *extra, in_process=in_process), case.split()[0])
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize('tx_m', [0.0, -0.1, float('inf')])
+def test_extract_refuses_a_baseline_without_depth(tmp_path, tx_m):
+    rng = np.random.default_rng(2)
+    infos = (camera_info(64, 32, 40.0, 40.0, 31.5, 15.5),
+             camera_info(64, 32, 40.0, 40.0, 31.5, 15.5, tx_m))
+    with StereoBagWriter(tmp_path / 'bag', 'mcap') as bag:
+        for i in range(3):
+            bag.write_pair(rng.integers(0, 256, (32, 64, 3), dtype=np.uint8),
+                           rng.integers(0, 256, (32, 64, 3), dtype=np.uint8),
+                           10**18 + i * 10**8, infos)
+    _assert_error(_cli('extract', tmp_path / 'bag', '-o', tmp_path / 'out'), 'baseline')
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['bag']
