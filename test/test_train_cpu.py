@@ -118,3 +118,9 @@ def test_a_section_given_in_part_keeps_the_recipe_defaults(tmp_path):
     assert cfg.discriminator.base_channels == 16
     assert cfg.discriminator.downsample == TrainConfig().discriminator.downsample == 2
     assert cfg.generator.encoder == TrainConfig().generator.encoder == 'efficientnet_lite0'
+
+
+@pytest.mark.parametrize('name', ['train.yaml', 'train_cpu.yaml', 'train_small.yaml', None])
+def test_a_kill_loses_minutes_not_an_epoch(repo_root, name):
+    cfg = load_config(None if name is None else repo_root / 'config' / name)
+    assert 0 < cfg.checkpoint_minutes <= 10
