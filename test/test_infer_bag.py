@@ -317,3 +317,25 @@ def test_a_killed_run_leaves_nothing_the_next_run_does_not_remove(tmp_path, mode
                            '--device', 'cpu', '--no-progress']) == 0
     assert 'removed 1 unfinished output of an earlier run' in capsys.readouterr().out
     assert sorted(p.name for p in tmp_path.iterdir()) == ['in', 'out']
+
+
+def test_a_bag_cut_short_gives_the_frames_before_the_damage(tmp_path, model_path, capsys):
+    rgb = synthetic.render_pair(4, 0, 384, 192).left     # 12 pairs: more than one chunk
+    info = camera_info(384, 192, 210.0, 210.0, 191.5, 95.5)
+    whole = tmp_path / 'whole'
+    with StereoBagWriter(whole, 'mcap') as writer:
+        for i in range(12):
+            writer.write_pair(rgb, rgb, 10**18 + i * 10**8, (info, info))
+    cut = tmp_path / 'cut'          # a power loss: the file ends at 70 %, no summary
+    cut.mkdir()
+    data = next(whole.glob('*.mcap')).read_bytes()
+    (cut / 'cut.mcap').write_bytes(data[:int(len(data) * 0.7)])
+    out = tmp_path / 'out'
+    assert infer_bag.main([str(cut), str(out), '--model', str(model_path), '--device', 'cpu',
+                           '--min-depth', '0.01', '--max-depth', '1e6', '--no-progress']) == 0
+    captured = capsys.readouterr()
+    assert 'cut short or damaged' in captured.err and 'before the damage' in captured.err
+    got = read_bag(out)
+    frames = len(got['/stereo/left/depth_net/depth'])
+    assert 1 <= frames < 12 and frames == len(got['/stereo/left/image_raw'])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['cut', 'out', 'whole']

@@ -56,6 +56,7 @@ from sorghum_depth.pipeline import DepthPipeline
 import torch
 from tqdm import tqdm
 
+from .bag_salvage import mcap_file, salvage_mcap
 from .data_bag_read import IMAGE_TYPES, info_sibling, INFO_TYPE, open_bag
 from .dataset_dir import DatasetError
 
@@ -300,6 +301,21 @@ def _check_paths(in_path: Path, out_path: Path, overwrite: bool) -> None:
         raise DatasetError(f'{out_path}: output already exists (use --overwrite to replace it)')
 
 
+def _open_or_salvage(bag: Path, scratch: Path):
+    """Open ``bag``; an MCAP cut short is salvaged into ``scratch``, with a warning."""
+    try:
+        return open_bag(bag)
+    except AnyReaderError as e:
+        raise DatasetError(f'{bag}: not a bag ({e})') from e
+    except DatasetError as err:
+        mcap = mcap_file(bag)
+        if mcap is None or salvage_mcap(mcap, scratch) == 0:
+            raise
+        print(f'warning: {mcap}: cut short or damaged ({err.__cause__}); inferring the '
+              'complete messages before the damage', file=sys.stderr, flush=True)
+        return open_bag(scratch)
+
+
 def _remove_unfinished(out_path: Path) -> None:
     """Remove the temporary folders of earlier runs to ``out_path`` that were killed."""
     stale = [p for p in out_path.parent.glob(f'.{out_path.name}.*.partial') if p.is_dir()]
@@ -333,10 +349,7 @@ def infer_bag(in_path: Path, out_path: Path, pipeline: DepthPipeline, opts: Opti
     tmp_dir = Path(tempfile.mkdtemp(prefix=f'.{out_path.name}.', suffix='.partial',
                                     dir=out_path.parent))
     try:
-        try:
-            reader = open_bag(in_path)
-        except AnyReaderError as e:
-            raise DatasetError(f'{in_path}: not a bag ({e})') from e
+        reader = _open_or_salvage(in_path, tmp_dir / 'salvaged')
         try:
             with Writer(tmp_dir / out_path.name, version=BAG_VERSION,
                         storage_plugin=StoragePlugin.MCAP) as writer:
