@@ -14,6 +14,7 @@ import contextlib
 import functools
 import importlib
 import io
+import os
 import re
 import resource
 import shutil
@@ -411,3 +412,12 @@ def test_extract_refuses_a_baseline_without_depth(tmp_path, tx_m):
                            10**18 + i * 10**8, infos)
     _assert_error(_cli('extract', tmp_path / 'bag', '-o', tmp_path / 'out'), 'baseline')
     assert sorted(p.name for p in tmp_path.iterdir()) == ['bag']
+
+
+def test_export_removes_the_temporary_file_of_a_killed_export(checkpoint, tmp_path):
+    dead = tmp_path / '.model.ts.999999999.x1.tmp'       # no such process runs
+    dead.write_bytes(b'half a model')
+    live = tmp_path / f'.model.ts.{os.getpid()}.x2.tmp'  # another export, still running
+    live.write_bytes(b'being written')
+    export.export(checkpoint, tmp_path / 'model.ts')
+    assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, 'model.ts']

@@ -197,10 +197,29 @@ def _write(path: Path, scripted: torch.jit.ScriptModule, meta: dict) -> None:
 
 
 def _temp_beside(out: Path) -> Path:
-    """Create an empty hidden temporary file in the folder of ``out``; return its path."""
-    fd, name = tempfile.mkstemp(prefix=f'.{out.name}.', suffix='.tmp', dir=out.parent)
+    """
+    Create an empty hidden temporary file ``.NAME.PID.*.tmp`` beside ``out``.
+
+    Such files of exports that were killed (their process is gone) are removed first.
+    """
+    for stale in out.parent.glob(f'.{out.name}.*.tmp'):
+        pid = stale.name[len(out.name) + 2:].split('.', 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            stale.unlink(missing_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f'.{out.name}.{os.getpid()}.', suffix='.tmp',
+                                dir=out.parent)
     os.close(fd)
     return Path(name)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except PermissionError:          # another user's process
+        return True
+    except (OSError, OverflowError):
+        return False
+    return True
 
 
 def export(checkpoint: Path, out: Path, post_process: bool = False,
