@@ -168,3 +168,22 @@ def test_a_pair_that_does_not_decode_is_replaced_by_the_next_with_a_warning(tmp_
     assert np.array_equal(item['left'].numpy(), pairs[2]['left'].numpy())
     err = capsys.readouterr().err
     assert 'warning:' in err and '000001.png' in err and 'pair 000002 used instead' in err
+
+
+@pytest.mark.parametrize('damage', [b'', b'\x93NUMPY cut', 'wrong shape'])
+def test_a_bad_ground_truth_file_drops_its_pair(tmp_path, capsys, damage):
+    rng = np.random.default_rng(6)
+    with DatasetWriter(tmp_path / 'ds') as w:
+        for _ in range(3):
+            w.add_pair(*_pair(rng), disp_gt_px=np.ones((32, 64), np.float32))
+        w.finish(_calib())
+    path = tmp_path / 'ds' / 'disp_gt' / '000001.npy'
+    if damage == 'wrong shape':
+        np.save(path, np.ones((16, 64), np.float32))
+    else:
+        path.write_bytes(damage)
+    ds = load_dataset(tmp_path / 'ds')
+    assert ds.names() == ['000000', '000002']
+    assert 'warning:' in capsys.readouterr().err
+    with pytest.raises(DatasetError, match='000001.npy'):
+        ds.read_disp_gt('000001')

@@ -18,6 +18,8 @@ import shutil
 import struct
 import sys
 
+import numpy as np
+
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 PNG_END = b'\x00\x00\x00\x00IEND\xaeB`\x82'
 OWNER_FILE = '.writer_pid'
@@ -49,27 +51,64 @@ def png_size(path: Path) -> tuple[int, int]:
     return struct.unpack('>II', head[16:24])
 
 
-def check_pairs(root: Path, names: list[str], width: int, height: int
+def npy_shape(path: Path) -> tuple[int, ...]:
+    """
+    Return the array shape of the ``.npy`` file at ``path`` from its header.
+
+    :raises ValueError: the reason it is not a whole ``.npy`` (missing, empty, cut short).
+    """
+    readers = {(1, 0): np.lib.format.read_array_header_1_0,
+               (2, 0): np.lib.format.read_array_header_2_0}
+    try:
+        with open(path, 'rb') as f:
+            version = np.lib.format.read_magic(f)
+            shape, _, dtype = readers[version](f)
+            expected = f.tell() + int(np.prod(shape)) * dtype.itemsize
+            size = f.seek(0, 2)
+    except FileNotFoundError:
+        raise ValueError('missing') from None
+    except (OSError, ValueError, EOFError, KeyError) as err:
+        raise ValueError(f'not a whole .npy file ({err or type(err).__name__})') from None
+    if size < expected:
+        raise ValueError(f'cut short ({size} of {expected} bytes)')
+    return shape
+
+
+def _problem(root: Path, name: str, width: int, height: int, gt: bool) -> tuple | None:
+    """Return (file, reason) of the first bad file of pair ``name``, or None."""
+    for side in ('left', 'right'):
+        path = Path(root) / side / f'{name}.png'
+        try:
+            w, h = png_size(path)
+        except ValueError as err:
+            return path, str(err)
+        if (w, h) != (width, height):
+            return path, f'{w}x{h}, calibration says {width}x{height}'
+    if gt:
+        path = Path(root) / 'disp_gt' / f'{name}.npy'
+        try:
+            shape = npy_shape(path)
+        except ValueError as err:
+            return path, str(err)
+        if tuple(shape) != (height, width):
+            return path, f'shape {shape}, calibration says ({height}, {width})'
+    return None
+
+
+def check_pairs(root: Path, names: list[str], width: int, height: int, gt: bool = False
                 ) -> tuple[list[str], list[tuple[Path, str]]]:
     """
-    Check the left and right PNG of each pair name against the calibration size.
+    Check the left and right PNG (and with ``gt`` the disp_gt ``.npy``) of each pair.
 
     :returns: (names of the good pairs, [(bad file, reason), ...] one per bad pair).
     """
     good, bad = [], []
     for name in names:
-        for side in ('left', 'right'):
-            path = Path(root) / side / f'{name}.png'
-            try:
-                w, h = png_size(path)
-            except ValueError as err:
-                bad.append((path, str(err)))
-                break
-            if (w, h) != (width, height):
-                bad.append((path, f'{w}x{h}, calibration says {width}x{height}'))
-                break
-        else:
+        problem = _problem(root, name, width, height, gt)
+        if problem is None:
             good.append(name)
+        else:
+            bad.append(problem)
     return good, bad
 
 

@@ -338,7 +338,8 @@ class StereoDataset:
         names = self.names()
         if not names:
             raise DatasetError(f'{self.root}: dataset has no pairs')
-        good, bad = check_pairs(self.root, names, self.calib.width, self.calib.height)
+        good, bad = check_pairs(self.root, names, self.calib.width, self.calib.height,
+                                gt=self.has_disp_gt)
         if not good:
             raise DatasetError(f'{self.root}: no readable pair of the calibration size; '
                                f'first problem: {bad[0][0]}: {bad[0][1]}')
@@ -388,9 +389,14 @@ class StereoDataset:
     def read_disp_gt(self, name: str) -> np.ndarray:
         """Ground-truth left disparity of pair ``name``: float32 (H, W) px, 0 = no GT."""
         path = self.root / 'disp_gt' / f'{name}.npy'
-        if not path.is_file():
-            raise DatasetError(f'{path}: ground-truth disparity not found')
-        return np.load(path)
+        try:
+            disp = np.load(path)
+        except (OSError, ValueError, EOFError) as err:
+            raise DatasetError(f'{path}: missing or unreadable ground truth ({err})') from err
+        if disp.shape != (self.calib.height, self.calib.width):
+            raise DatasetError(f'{path}: ground truth of shape {disp.shape}, calibration '
+                               f'says ({self.calib.height}, {self.calib.width})')
+        return disp
 
 
 def load_dataset(path: Path) -> StereoDataset:
