@@ -187,3 +187,13 @@ def test_a_bad_ground_truth_file_drops_its_pair(tmp_path, capsys, damage):
     assert 'warning:' in capsys.readouterr().err
     with pytest.raises(DatasetError, match='000001.npy'):
         ds.read_disp_gt('000001')
+
+
+def test_a_failed_write_at_finish_is_a_dataset_error_and_leaves_nothing(tmp_path):
+    rng = np.random.default_rng(7)
+    with pytest.raises(DatasetError, match='cannot write'):
+        with DatasetWriter(tmp_path / 'ds') as w:
+            w.add_pair(*_pair(rng))
+            (w.tmp_dir / 'splits').write_text('a file where a folder goes')
+            w.finish(_calib())
+    assert list(tmp_path.iterdir()) == []

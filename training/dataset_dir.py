@@ -285,14 +285,10 @@ class DatasetWriter:
         if not self.names:
             raise DatasetError(f'{self.out_dir}: no pairs to write')
         calib.check(self.out_dir)
-        write_calibration(self.tmp_dir / CALIBRATION_FILE, calib)
-        (self.tmp_dir / 'splits').mkdir(exist_ok=True)
-        for split, names in make_splits(self.names, val_fraction).items():
-            (self.tmp_dir / 'splits' / f'{split}.txt').write_text(
-                ''.join(n + '\n' for n in names), encoding='utf-8')
-        (self.tmp_dir / OWNER_FILE).unlink()
-        if readme:
-            (self.tmp_dir / 'README.md').write_text(readme, encoding='utf-8')
+        try:
+            self._write_index(calib, val_fraction, readme)
+        except OSError as err:        # a full disk
+            raise DatasetError(f'{self.out_dir}: cannot write the dataset ({err})') from err
         old = None
         if self.out_dir.exists():
             old = self.out_dir.with_name(self.tmp_dir.name + '-old')
@@ -302,6 +298,16 @@ class DatasetWriter:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
         return self.out_dir
+
+    def _write_index(self, calib: Calibration, val_fraction: float, readme: str | None):
+        write_calibration(self.tmp_dir / CALIBRATION_FILE, calib)
+        (self.tmp_dir / 'splits').mkdir(exist_ok=True)
+        for split, names in make_splits(self.names, val_fraction).items():
+            (self.tmp_dir / 'splits' / f'{split}.txt').write_text(
+                ''.join(n + '\n' for n in names), encoding='utf-8')
+        (self.tmp_dir / OWNER_FILE).unlink()
+        if readme:
+            (self.tmp_dir / 'README.md').write_text(readme, encoding='utf-8')
 
 
 class StereoDataset:
