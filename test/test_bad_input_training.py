@@ -344,6 +344,8 @@ def _setup(case: str, tmp_path, dataset):
         'synth: out under a file': ('synthetic', [under_file, *synth[1:]], str(under_file)),
         'synth: --bag under a file': ('synthetic', synth + ['--bag', under_file],
                                       str(under_file)),
+        'synth: --seed -1': ('synthetic', synth + ['--seed', '-1'], '--seed'),
+        'extract: --start 1e300': ('extract', [bag, '-o', out, '--start', '1e300'], '--start'),
     }[case]
 
 
@@ -351,7 +353,8 @@ FAST_CASES = ['extract: not a bag', 'extract: --tolerance nan', 'extract: --fx 0
               'extract: --baseline -1', 'extract: out under a file', 'import: --size 0x0',
               'import: --fx inf', 'import: calib.txt not text', 'import: out under a file',
               'synth: --fx 0', 'synth: --fx nan', 'synth: --baseline nan',
-              'synth: out under a file', 'synth: --bag under a file']
+              'synth: out under a file', 'synth: --bag under a file', 'synth: --seed -1',
+              'extract: --start 1e300']
 
 
 @pytest.mark.parametrize('case', FAST_CASES)

@@ -32,6 +32,22 @@ def non_negative(text: str) -> float:
     return _number(text, lambda v: v >= 0, ' >= 0')
 
 
+def seconds(text: str) -> float:
+    """Return ``text`` as a time in s, finite, >= 0 and at most 1e9 (about 31 years)."""
+    return _number(text, lambda v: 0 <= v <= 1e9, ' in [0, 1e9] s')
+
+
+def random_seed(text: str) -> int:
+    """Return ``text`` as a random seed: a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f'expected a whole number >= 0, got {text!r}')
+    return value
+
+
 def finite(text: str) -> float:
     """Return ``text`` as a finite float."""
     return _number(text, lambda v: True, '')

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from .bag_io import camera_info
 from .bag_salvage import mcap_file, salvage_mcap
-from .cli_types import non_negative, positive, size_wxh
+from .cli_types import non_negative, positive, seconds, size_wxh
 from .data_bag_read import choose_topics, index_bag, iterate, open_bag, pair_stamps
 from .data_bag_read import stamp_ns, StereoTopics
 from .data_rectify import check_encoding, decode_image, Rectifier
@@ -285,8 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--tolerance', type=non_negative, default=0.005,
                    help='max left/right header stamp difference, s (default 0.005)')
     p.add_argument('--stride', type=int, default=1, help='keep every N-th pair')
-    p.add_argument('--start', type=non_negative, default=0.0, help='s after the first image')
-    p.add_argument('--end', type=non_negative, default=None, help='s after the first image')
+    p.add_argument('--start', type=seconds, default=0.0, help='s after the first image')
+    p.add_argument('--end', type=seconds, default=None, help='s after the first image')
     p.add_argument('--max-pairs', type=int, default=None, help='stop after N pairs')
     p.add_argument('--size', type=size_wxh, default=None,
                    help='output WIDTHxHEIGHT, e.g. 640x192 (calibration is scaled)')

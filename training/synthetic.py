@@ -18,7 +18,7 @@ import sys
 import numpy as np
 
 from .bag_io import camera_info, StereoBagWriter
-from .cli_types import positive
+from .cli_types import positive, random_seed
 from .data_synth_render import Camera
 from .data_synth_scene import render_view, sample_scene
 from .dataset_dir import Calibration, DatasetError, DatasetWriter
@@ -176,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('out', type=Path, help='dataset folder to create')
     p.add_argument('--count', type=int, default=8, help='number of pairs (default 8)')
-    p.add_argument('--seed', type=int, default=0, help='random seed (default 0)')
+    p.add_argument('--seed', type=random_seed, default=0, help='random seed (default 0)')
     p.add_argument('--width', type=int, default=DEFAULT_WIDTH, help='px, multiple of 64')
     p.add_argument('--height', type=int, default=DEFAULT_HEIGHT, help='px, multiple of 64')
     p.add_argument('--fx', type=positive, default=None, help='focal length px (0.6 * width)')
