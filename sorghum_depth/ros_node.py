@@ -9,6 +9,7 @@ Thin glue: messages are converted with ``image_codec``, the model runs in
 ``sorghum_depth.depth_node.main`` (the console script), which imports this lazily.
 """
 
+import re
 import signal
 import sys
 import threading
@@ -37,6 +38,7 @@ from .pipeline import DepthPipeline, InferenceError
 from .runtime import assess, LatestFrame, RateStats
 from .selfcheck import photometric_error
 
+NUMBER = re.compile(r'-?(nan|inf|[0-9][0-9.e+-]*)')
 START_ERRORS = (DeviceError, ModelLoadError, ValueError, InvalidParameterTypeException,
                 InvalidParameterValueException)
 
@@ -114,13 +116,13 @@ class DepthNode(Node):
                                      raw=True)
         self.create_timer(self.params.diagnostics_period_s, self._publish_diagnostics)
 
-    def _warn(self, text: str, period_s: float = 5.0) -> None:
-        """Log ``text`` as a warning at most once per ``period_s`` for each distinct text."""
-        now = time.monotonic()
-        if now - self._warned.get(text, -period_s) >= period_s:
-            # forget texts not seen for a period: distinct texts must not pile up
+    def _warn(self, text: str, period_s: float = 5.0, key: str | None = None) -> None:
+        """Log ``text`` as a warning at most once per ``period_s`` for each ``key`` (text)."""
+        now, key = time.monotonic(), text if key is None else key
+        if now - self._warned.get(key, -period_s) >= period_s:
+            # forget keys not seen for a period: distinct texts must not pile up
             self._warned = {t: w for t, w in self._warned.items() if now - w < period_s}
-            self._warned[text] = now
+            self._warned[key] = now
             self.get_logger().warning(text)
 
     def _on_image(self, raw: bytes) -> None:
@@ -192,7 +194,8 @@ class DepthNode(Node):
         model_fx_px = self.pipeline.model.geometry(width_px)[0]
         choice = choose_focal(width_px, model_fx_px, self.params.fx_px, self.camera_info)
         if choice.warning:
-            self._warn(choice.warning)
+            # one key per kind of problem: a camera sending varying garbage is throttled too
+            self._warn(choice.warning, key=NUMBER.sub('#', choice.warning))
         return choice
 
     def _process(self, raw: bytes) -> None:

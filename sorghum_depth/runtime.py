@@ -104,12 +104,12 @@ def assess(before: dict, now: dict) -> tuple[int, str]:
     if d['processed'] == 0 and failed > 0:
         return ERROR, (f'every frame failed: {d["bad_input"]} bad input, {d["errors"]} '
                        'inference errors (see the log)')
-    if 2 * d['dropped'] > d['received']:
-        return WARN, (f'{d["dropped"]} of {d["received"]} frames were dropped: the model is '
-                      'slower than the camera (fp16, a GPU or a smaller input would help)')
     if d['processed'] > 0 and d['empty'] == d['processed']:
         return WARN, ('every output was all invalid: check min_depth_m, max_depth_m, '
                       'baseline_m and the focal length')
+    if 2 * d['dropped'] > d['received']:
+        return WARN, (f'{d["dropped"]} of {d["received"]} frames were dropped: the model is '
+                      'slower than the camera (fp16, a GPU or a smaller input would help)')
     if failed:
         return WARN, f'{failed} frames failed (bad input or inference errors, see the log)'
     return OK, 'running'

@@ -178,6 +178,7 @@ def _counts(received=0, processed=0, bad_input=0, errors=0, dropped=0, empty=0):
     (_counts(30, 22, 5, 0, 8), OK, 'running'),                # 8 of 20 dropped: not most
     (_counts(30, 12, 5, 0, 12), WARN, '12 of 20 frames were dropped'),
     (_counts(30, 20, 5, 0, 0, 10), WARN, 'every output was all invalid'),
+    (_counts(30, 12, 5, 0, 12, 2), WARN, 'every output was all invalid'),   # the worse
     (_counts(30, 19, 6), WARN, '1 frames failed')])
 def test_diagnostics_judge_the_last_period(now, level, words):
     before = _counts(10, 10, 5)
