@@ -202,4 +202,8 @@ def test_a_failing_bag_replay_says_what_to_install_and_shuts_down(installed, tmp
     finally:
         code, out = _stop(proc, work)
     assert 'ros2 bag play failed (exit code 1)' in out and 'sorghum-depth-replay' in out, out
-    assert 'Traceback' not in out and shutil.which('ros2', path=str(stand_in)), out
+    # the node may get the SIGINT while its interpreter still starts: Python's own
+    # message then, not ours; launch itself must not raise
+    launch_lines = [x for x in out.splitlines() if not x.startswith('[depth_node-1]')]
+    assert not [x for x in launch_lines if 'Traceback' in x or 'Caught exception' in x], out
+    assert shutil.which('ros2', path=str(stand_in))
