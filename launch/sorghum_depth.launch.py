@@ -11,8 +11,12 @@ Launch depth_node on a robot, or against a recorded bag.
 With ``bag:=PATH`` it also runs ``ros2 bag play PATH --clock`` and the node uses the
 bag's clock (``use_sim_time`` is then forced on). If ``ros2 bag play`` fails (rosbag2
 not installed, a bad bag), the launch says what to install and shuts down; so it does
-when the node exits (for example exit 2 on a bad model).
+when the node exits (for example exit 2 on a bad model). With neither ``model:=`` nor a
+``model_path`` in the params file, the node runs the shipped demo model installed in
+``share/sorghum_depth/models`` (trained on synthetic sorghum rows: train your own).
 """
+
+from pathlib import Path
 
 from launch import LaunchDescription
 from launch.actions import (DeclareLaunchArgument, ExecuteProcess, LogInfo, OpaqueFunction,
@@ -20,12 +24,14 @@ from launch.actions import (DeclareLaunchArgument, ExecuteProcess, LogInfo, Opaq
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
+import yaml
 
 ARGUMENTS = {
     'namespace': ('', 'namespace of the node and its relative topics'),
     'params_file': (PathJoinSubstitution([FindPackageShare('sorghum_depth'), 'config',
                                           'depth_node.yaml']), 'node parameters YAML'),
-    'model': ('', 'exported model.ts; overrides model_path of params_file when set'),
+    'model': ('', 'exported model.ts; overrides model_path of params_file when set; with '
+              'neither, the shipped demo model (share/sorghum_depth/models)'),
     'image': ('image', 'left camera image topic (remapped to the node input image)'),
     'camera_info': ('camera_info', 'left camera_info topic (focal length for depth)'),
     'right_image': ('right/image', 'right image topic, used when right_check is true'),
@@ -59,12 +65,40 @@ def _bag_exit(event, context):
             Shutdown(reason='ros2 bag play failed')]
 
 
+SHIPPED_MODEL = 'sorghum_synth_small.ts'
+
+
+def _params_model_path(params_file: str) -> str:
+    """Return the ``model_path`` a params file sets for any node ('' if none or unreadable)."""
+    try:
+        values = yaml.safe_load(Path(params_file).read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return ''       # the node itself reports a params file it cannot read
+    sections = values.values() if isinstance(values, dict) else []
+    for section in sections:
+        params = section.get('ros__parameters', {}) if isinstance(section, dict) else {}
+        if isinstance(params, dict) and params.get('model_path'):
+            return str(params['model_path'])
+    return ''
+
+
+def _model_override(context, value: dict) -> str:
+    """Return the model_path to pass: model:=, else none, else the shipped model."""
+    if value['model']:
+        return value['model']
+    if _params_model_path(value['params_file']):
+        return ''
+    share = FindPackageShare('sorghum_depth').perform(context)
+    return f'{share}/models/{SHIPPED_MODEL}'
+
+
 def _actions(context):
     """Build the node (and the bag replay) with the resolved arguments."""
     value = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
     overrides = {'use_sim_time': _is_true(value['use_sim_time']) or bool(value['bag'])}
-    if value['model']:
-        overrides['model_path'] = value['model']
+    model = _model_override(context, value)
+    if model:
+        overrides['model_path'] = model
     if value['right_check']:
         overrides['right_check'] = _is_true(value['right_check'])
     env = {}

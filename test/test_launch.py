@@ -175,6 +175,28 @@ def test_ros2_launch_runs_the_node_with_namespace_remaps_and_model(installed):
     assert 'process has finished cleanly' in out, out
 
 
+def test_without_a_model_the_installed_shipped_model_runs(installed):
+    env, work = installed
+    proc = _launch(env, work, 'namespace:=demo')
+    probe = Probe(private_domain(4), {
+        'image': '/demo/image', 'camera_info': '/demo/camera_info',
+        'disparity': '/demo/disparity', 'depth': '/demo/depth',
+        'depth/camera_info': '/demo/depth/camera_info'})
+    try:
+        subscribed = probe.spin_until(
+            lambda: probe.pub_image.get_subscription_count() > 0, 120.0)
+        assert subscribed, (work / 'launch.log').read_text()
+        frame = np.random.default_rng(1).integers(0, 255, (64, 96, 3), dtype=np.uint8)
+        assert probe.send_until_answered(image_msg(frame, 'rgb8', stamp_ns=2 * 10 ** 9))
+        (model_path,) = _parameters(probe, '/demo/depth_node', ['model_path'])
+        assert model_path.string_value.endswith(
+            'install/sorghum_depth/share/sorghum_depth/models/sorghum_synth_small.ts')
+    finally:
+        probe.close()
+        code, out = _stop(proc, work)
+    assert code == 0 and 'Traceback' not in out, out
+
+
 def test_a_node_that_cannot_start_shuts_the_launch_down(installed):
     env, work = installed
     proc = _launch(env, work, f'model:={work / "missing.ts"}')
