@@ -44,7 +44,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.serialization import serialize_message
 from sensor_msgs.msg import Image
 from sorghum_depth.inference import load_model
-from sorghum_depth.node_process import start_depth_node
+from sorghum_depth.node_process import private_domain_id, start_depth_node
 from sorghum_depth_training.sgbm import sgbm_disparity
 from stereo_msgs.msg import DisparityImage
 from timing import time_calls
@@ -157,7 +157,7 @@ class Driver:
 def through_node(model: Path, rgb: np.ndarray, args, threads: int, outputs: str) -> dict:
     """Drive the node at ``args.hz`` for ``args.seconds``; latency, rate, CPU, RSS."""
     work = Path(tempfile.mkdtemp(prefix='sorghum_bench_node_'))
-    domain = 150 + os.getpid() % 80
+    domain = private_domain_id(8)
     proc = start_node(model, work, domain, threads)
     driver, samples = Driver(domain, rgb, OUTPUT_SETS[outputs]), []
     try:

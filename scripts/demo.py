@@ -14,7 +14,6 @@ The README's main command (``make demo``): the robot pipeline end to end on this
 
 import argparse
 import json
-import os
 from pathlib import Path
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sorghum_depth.bag_replay import BagPlayer
-from sorghum_depth.node_process import start_depth_node
+from sorghum_depth.node_process import private_domain_id, start_depth_node
 from sorghum_depth_training.dataset_dir import load_dataset
 from sorghum_depth_training.metrics import (best_constant_disparity, evaluate_disparity,
                                             mean_metrics)
@@ -191,7 +190,7 @@ def main() -> int:
         print(f'error: model {args.model} not found (make default-model rebuilds it)')
         return 2
     work = Path(tempfile.mkdtemp(prefix='sorghum_demo_'))
-    domain = 100 + os.getpid() % 100
+    domain = private_domain_id(7)
     print(f'1/4 rendering {args.frames} synthetic sorghum frames as a bag in {work}')
     write_synthetic(work / 'scene', count=args.frames, seed=4242, bag_path=work / 'bag')
     print(f'2/4 starting depth_node with {args.model}')
