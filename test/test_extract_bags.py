@@ -247,3 +247,15 @@ def test_a_sqlite3_bag_cut_short_says_what_to_do(tmp_path, kitti):
     db.write_bytes(db.read_bytes()[:db.stat().st_size // 2])
     done = _run(bag, '-o', tmp_path / 'out')
     _assert_fails(tmp_path, done, db.name, 'sqlite3', 'mcap')
+
+
+def test_a_message_that_does_not_deserialize_is_skipped_and_counted(tmp_path, kitti):
+    frames, infos, _ = kitti
+    with StereoBagWriter(tmp_path / 'bag', 'mcap') as bag:
+        for i, (left, right) in enumerate(frames):
+            bag.write_pair(left, right, T0_NS + i * 50_000_000, infos)
+        bag.writer.write(bag.conns['left'], T0_NS + N * 50_000_000, b'\x00\x01\x00\x00junk')
+    done = _run(tmp_path / 'bag', '-o', tmp_path / 'out')
+    assert done.returncode == 0, done.stderr
+    assert 'warning:' in done.stderr and '/stereo/left/image_raw' in done.stderr
+    assert 'pairs written: 3' in done.stdout and '1 unreadable message' in done.stdout

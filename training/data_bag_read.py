@@ -8,6 +8,7 @@ Everything here raises DatasetError with a message that names the bag or topic.
 
 from dataclasses import dataclass, field
 from pathlib import Path
+import sys
 
 import numpy as np
 from rosbags.highlevel import AnyReader
@@ -37,11 +38,13 @@ class BagIndex:
     :ivar stamps: {'left': [...], 'right': [...]} header stamps in log order.
     :ivar infos: {'left': msg or None, 'right': msg or None}.
     :ivar layout: {'left': (encoding, width, height), 'right': ...} of the first image.
+    :ivar unreadable: messages of the chosen topics that do not deserialize (skipped).
     """
 
     stamps: dict = field(default_factory=lambda: {'left': [], 'right': []})
     infos: dict = field(default_factory=lambda: {'left': None, 'right': None})
     layout: dict = field(default_factory=dict)
+    unreadable: int = 0
 
 
 def open_bag(path: Path) -> AnyReader:
@@ -144,7 +147,13 @@ def index_bag(reader: AnyReader, bag: Path, topics: StereoTopics) -> BagIndex:
     side_of = {topics.left: 'left', topics.right: 'right'}
     info_side = {topics.left_info: 'left', topics.right_info: 'right'}
     conns = [c for c in reader.connections if c.topic in side_of or c.topic in info_side]
-    for conn, msg in iterate(reader, bag, conns):
+
+    def bad(topic: str, err: Exception) -> None:
+        index.unreadable += 1
+        print(f'warning: {bag}: a message of {topic} does not deserialize '
+              f'({type(err).__name__}); skipped', file=sys.stderr)
+
+    for conn, msg in iterate(reader, bag, conns, bad):
         if conn.topic in side_of:
             side = side_of[conn.topic]
             index.stamps[side].append(stamp_ns(msg))
@@ -159,13 +168,25 @@ def index_bag(reader: AnyReader, bag: Path, topics: StereoTopics) -> BagIndex:
     return index
 
 
-def iterate(reader: AnyReader, bag: Path, conns: list):
-    """Yield (connection, deserialized message) in log order; errors name the bag/topic."""
+def iterate(reader: AnyReader, bag: Path, conns: list, on_bad=None):
+    """
+    Yield (connection, deserialized message) in log order; errors name the bag/topic.
+
+    A message that does not deserialize is passed to ``on_bad(topic, error)`` and
+    skipped; without ``on_bad`` it is an error like a bag that cannot be read.
+    """
     topic = None
     try:
         for conn, _, raw in reader.messages(connections=conns):
             topic = conn.topic
-            yield conn, reader.deserialize(raw, conn.msgtype)
+            try:
+                msg = reader.deserialize(raw, conn.msgtype)
+            except Exception as e:  # rosbags raises several types for broken messages
+                if on_bad is None:
+                    raise
+                on_bad(topic, e)
+                continue
+            yield conn, msg
     except DatasetError:
         raise
     except Exception as e:

@@ -64,7 +64,7 @@ class Summary:
     written: int = 0
     dropped: dict = field(default_factory=lambda: dict.fromkeys(
         ('unmatched left', 'unmatched right', 'outside time window', 'stride',
-         'over --max-pairs', 'undecodable'), 0))
+         'over --max-pairs', 'undecodable', 'unreadable message'), 0))
 
     def text(self) -> str:
         """One-line human summary."""
@@ -185,6 +185,7 @@ def _extract_open(reader, bag: Path, writer: DatasetWriter, opts: ExtractOptions
         + ('raw: rectifying from CameraInfo' if rect.rectifies else 'already rectified'))
     pairs, un_l, un_r = pair_stamps(index.stamps['left'], index.stamps['right'],
                                     int(opts.tolerance_s * 1e9))
+    summary.dropped['unreadable message'] += index.unreadable
     summary.dropped['unmatched left'] += un_l
     summary.dropped['unmatched right'] += un_r
     t0 = min(index.stamps['left'] + index.stamps['right'])
@@ -202,7 +203,7 @@ def _write_pairs(reader, bag, writer, pairs, topics, rect, opts, summary) -> Non
     conns = [c for c in reader.connections if c.topic in side_of]
     pending, next_k = {}, 0
     with tqdm(total=len(pairs), desc=bag.name, unit='pair', file=sys.stderr) as bar:
-        for conn, msg in iterate(reader, bag, conns):
+        for conn, msg in iterate(reader, bag, conns, on_bad=lambda *_: None):  # counted
             side = side_of[conn.topic]
             k = want.pop((side, stamp_ns(msg)), None)
             if k is None:
