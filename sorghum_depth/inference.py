@@ -1,27 +1,28 @@
 # Copyright 2026 The sorghum_depth Authors
 # SPDX-License-Identifier: Apache-2.0
 """
-Load an exported ``model.ts`` and predict disparity and metric depth from RGB arrays.
+Load an exported model and predict disparity and metric depth from RGB arrays.
 
-ROS-free: the node converts messages to arrays and calls this; so do offline tools.
+ROS-free and backend-neutral: the node converts messages to arrays and calls this; so do
+offline tools. Two backends keep one contract (DESIGN.md, "Exported model"), chosen by
+the file name: ``*.onnx`` runs on ONNX Runtime (``onnx_backend``, no torch imported),
+any other name (``model.ts``, ``model.pt``) is TorchScript (``torch_backend``). Each
+backend is imported only when a model of its kind is loaded.
 """
 
-from dataclasses import dataclass
-import hashlib
-import json
 import math
 from pathlib import Path
 import re
 import time
 
 import numpy as np
-import torch
 
 from .geometry import depth_from_disparity
 
 METADATA_FILE = 'metadata.json'
 REQUIRED_METADATA = ('input_height', 'input_width', 'max_disp_frac', 'baseline_m',
                      'fx_over_width')
+ONNX_SUFFIX = '.onnx'
 
 
 class ModelLoadError(RuntimeError):
@@ -32,46 +33,23 @@ class DeviceError(ValueError):
     """The device named is malformed or not present on this machine."""
 
 
-def weights_sha256(module: torch.nn.Module) -> str:
-    """
-    SHA-256 of every parameter and buffer of ``module``: names, dtypes, shapes and bytes.
-
-    Exported into the metadata and checked at load, so a corrupted or altered copy of a
-    model file is refused instead of run. Computed on the CPU before any fp16 cast.
-    """
-    digest = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        array = tensor.detach().cpu().contiguous()
-        digest.update(f'{name}|{array.dtype}|{tuple(array.shape)}|'.encode())
-        digest.update(array.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
+class DeviceOutOfMemory(MemoryError):
+    """The accelerator ran out of memory on one frame (its cache was emptied)."""
 
 
-def resolve_device(name: str = 'auto') -> torch.device:
+def parse_device(name: str) -> tuple[str, int | None]:
     """
-    Return 'auto' -> CUDA when present, else CPU; or the named device, checked.
+    Split 'cpu', 'cuda' or 'cuda:N' into (kind, index or None).
 
-    :raises DeviceError: not 'auto', 'cpu', 'cuda' or 'cuda:N', or a CUDA device that
-        this machine does not have.
+    :raises DeviceError: any other text ('auto' is the caller's to resolve).
     """
-    if name == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     match = re.fullmatch(r'(cpu|cuda)(?::([0-9]+))?', str(name))
     if match is None or (match[1] == 'cpu' and match[2] is not None):
         raise DeviceError(f"{name!r} is not a device: use 'auto', 'cpu', 'cuda' or 'cuda:N'")
-    if match[1] == 'cuda':
-        if not torch.cuda.is_available():
-            raise DeviceError(f"device '{name}': CUDA is not available on this machine "
-                              "(no GPU, no driver, or a CPU build of torch); use 'cpu' or "
-                              "'auto'")
-        count = torch.cuda.device_count()
-        if match[2] is not None and int(match[2]) >= count:
-            raise DeviceError(f"device '{name}': this machine has {count} CUDA device(s), "
-                              f'cuda:0 to cuda:{count - 1}')
-    return torch.device(name)
+    return match[1], None if match[2] is None else int(match[2])
 
 
-def _metadata_problems(meta: dict) -> list[str]:
+def metadata_problems(meta: dict) -> list[str]:
     """Return what is wrong with the numbers of a model's metadata (empty: nothing)."""
     missing = [k for k in REQUIRED_METADATA if k not in meta]
     if missing:
@@ -89,26 +67,57 @@ def _metadata_problems(meta: dict) -> list[str]:
     return problems
 
 
-@dataclass
+def check_metadata(path: Path, metadata: object) -> dict:
+    """
+    Return ``metadata`` if it is a sorghum_depth model's, else raise ModelLoadError.
+
+    :raises ModelLoadError: not a dict of format ``sorghum_depth.model/*``, or bad numbers.
+    """
+    if not isinstance(metadata, dict) or \
+            not str(metadata.get('format', '')).startswith('sorghum_depth.model/'):
+        raise ModelLoadError(f'{path}: no sorghum_depth metadata.json inside the model')
+    problems = metadata_problems(metadata)
+    if problems:
+        raise ModelLoadError(f'{path}: ' + '; '.join(problems))
+    return metadata
+
+
+def to_nchw(rgb: np.ndarray) -> np.ndarray:
+    """
+    Convert an (H, W, 3) RGB image to float32 (1, 3, H, W) in [0, 1].
+
+    :param rgb: uint8 (/255), uint16 (/65535) or float (taken as already in [0, 1]).
+    :raises ValueError: not (H, W, 3).
+    """
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f'expected an (H, W, 3) RGB image, got shape {rgb.shape}')
+    scale = 255.0 if rgb.dtype == np.uint8 else 65535.0 if rgb.dtype == np.uint16 else 1.0
+    chw = np.transpose(rgb, (2, 0, 1))[None].astype(np.float32)
+    return chw / np.float32(scale) if scale != 1.0 else chw
+
+
 class DepthModel:
-    """A loaded export: the TorchScript module, its metadata, device and precision."""
+    """
+    A loaded export: backend, metadata, device and precision (``load_model`` makes one).
 
-    module: torch.jit.ScriptModule
+    Backends implement ``_forward`` and ``_as_array``; everything else is shared.
+    ``metadata`` (dict), ``device`` (printable), ``fp16`` (bool), ``path`` (str) and
+    ``backend`` ('torchscript' or 'onnxruntime') are attributes of every model.
+    """
+
     metadata: dict
-    device: torch.device
-    fp16: bool = False
-    path: str = ''
+    fp16: bool
+    path: str
+    backend: str = ''
 
-    def _to_tensor(self, rgb: np.ndarray) -> torch.Tensor:
-        if rgb.ndim != 3 or rgb.shape[2] != 3:
-            raise ValueError(f'expected an (H, W, 3) RGB image, got shape {rgb.shape}')
-        scale = 255.0 if rgb.dtype == np.uint8 else 65535.0 if rgb.dtype == np.uint16 else 1.0
-        array = np.require(rgb, requirements=['C', 'W'])      # torch needs writable memory
-        t = torch.from_numpy(array).to(self.device).permute(2, 0, 1)[None]
-        t = t.float() / scale
-        return t.half() if self.fp16 else t
+    def _forward(self, rgb: np.ndarray, flag: int) -> object:
+        """Run the model on one (H, W, 3) image; ``flag`` 1 on, 0 off, -1 as exported."""
+        raise NotImplementedError
 
-    @torch.inference_mode()
+    def _as_array(self, out: object) -> np.ndarray:
+        """Return the backend's output as a float32 (B, 1, H, W) array, or raise ModelLoadError."""
+        raise NotImplementedError
+
     def predict_disparity(self, rgb: np.ndarray, post_process: bool | None = None
                           ) -> np.ndarray:
         """
@@ -117,10 +126,10 @@ class DepthModel:
         :param rgb: (H, W, 3) RGB, uint8 / uint16, or float in [0, 1].
         :param post_process: flip post-processing on/off; None = as exported.
         :returns: (H, W) float32 disparity in px.
+        :raises DeviceOutOfMemory: the accelerator's memory ran out on this frame.
         """
         flag = -1 if post_process is None else int(post_process)
-        disp = self.module(self._to_tensor(rgb), flag)
-        return disp[0, 0].float().cpu().numpy()
+        return self._as_array(self._forward(rgb, flag))[0, 0]
 
     def check(self) -> None:
         """
@@ -133,21 +142,17 @@ class DepthModel:
         """
         height, width = self.metadata['input_height'], self.metadata['input_width']
         for h, w in ((height, width), (height * 3 // 4 + 11, width * 3 // 4 + 13)):
-            blank = self._to_tensor(np.zeros((h, w, 3), np.uint8))
             try:
-                with torch.inference_mode():
-                    out = self.module(blank, -1)
-            except Exception as err:    # TorchScript raises RuntimeError and more
+                out = self._forward(np.zeros((h, w, 3), np.uint8), -1)
+            except Exception as err:    # TorchScript and ORT raise RuntimeError and more
                 raise ModelLoadError(f'{self.path}: the model cannot run on a blank {w} x {h} '
                                      f'frame ({type(err).__name__}: {err})') from err
-            if not isinstance(out, torch.Tensor):
-                raise ModelLoadError(f'{self.path}: the model returned a '
-                                     f'{type(out).__name__}, not one disparity tensor')
+            out = self._as_array(out)
             if tuple(out.shape) != (1, 1, h, w):
                 raise ModelLoadError(f'{self.path}: the model returned shape '
                                      f'{tuple(out.shape)} for a {w} x {h} frame, expected '
                                      f'(1, 1, {h}, {w})')
-            if not bool(torch.isfinite(out).all()):
+            if not bool(np.isfinite(out).all()):
                 raise ModelLoadError(f'{self.path}: the model output is not finite on a blank '
                                      f'{w} x {h} frame')
 
@@ -193,45 +198,42 @@ class DepthModel:
 
 
 def load_model(path: str | Path, device: str = 'auto', fp16: bool = False,
-               cpu_threads: int = 0, check: bool = True) -> DepthModel:
+               cpu_threads: int = 0, check: bool = True, onnx: bool | None = None
+               ) -> DepthModel:
     """
-    Load ``model.ts`` and its metadata onto ``device`` ('auto', 'cpu', 'cuda', 'cuda:1').
+    Load an exported model and its metadata onto ``device`` ('auto', 'cpu', 'cuda', 'cuda:1').
 
-    ``cpu_threads`` > 0 sets torch's CPU thread count for the process. ``check`` runs
-    ``DepthModel.check`` (the node runs it in its warm-up, on its worker thread).
+    ``*.onnx`` runs on ONNX Runtime (CUDA / TensorRT providers when present), any other
+    file on TorchScript. ``cpu_threads`` > 0 sets the CPU thread count (torch: for the
+    process; ORT: for this session). ``fp16`` applies on an accelerator only. ``check``
+    runs ``DepthModel.check`` (the node runs it in its warm-up, on its worker thread).
+    ``onnx`` True / False overrides the choice by suffix (a temporary file's name).
 
     :raises DeviceError: ``device`` is malformed or absent.
     :raises ModelLoadError: missing or unreadable file, no sorghum_depth metadata, bad
-        metadata, altered weights, or (``check``) a model that cannot run.
+        metadata, altered weights, a backend that is not installed, or (``check``) a
+        model that cannot run.
     """
     path = Path(path)
-    dev = resolve_device(device)
-    if not path.is_file():
-        raise ModelLoadError(f'{path}: model file not found')
-    if cpu_threads > 0:
-        torch.set_num_threads(cpu_threads)
-    extra = {METADATA_FILE: ''}
-    try:
-        module = torch.jit.load(str(path), map_location=dev, _extra_files=extra)
-    except Exception as err:      # torch raises several types for corrupt archives
-        raise ModelLoadError(f'{path}: not a loadable TorchScript model ({err})') from err
-    try:
-        metadata = json.loads(extra[METADATA_FILE])
-    except json.JSONDecodeError:
-        metadata = {}
-    if not isinstance(metadata, dict) or \
-            not str(metadata.get('format', '')).startswith('sorghum_depth.model/'):
-        raise ModelLoadError(f'{path}: no sorghum_depth metadata.json inside the model')
-    problems = _metadata_problems(metadata)
-    if problems:
-        raise ModelLoadError(f'{path}: ' + '; '.join(problems))
-    expected = metadata.get('weights_sha256')
-    if expected is not None and weights_sha256(module) != expected:
-        raise ModelLoadError(f'{path}: the weights do not match the hash in its metadata '
-                             '(a corrupted or altered copy); export the model again')
-    use_fp16 = fp16 and dev.type == 'cuda'
-    module = module.half() if use_fp16 else module
-    model = DepthModel(module.eval(), metadata, dev, use_fp16, str(path))
+    if str(device) != 'auto':
+        parse_device(device)
+    if onnx if onnx is not None else path.suffix.lower() == ONNX_SUFFIX:
+        try:
+            from . import onnx_backend as backend
+        except ImportError as err:
+            raise ModelLoadError(f'{path}: ONNX Runtime is not installed ({err}); '
+                                 'pip install onnxruntime onnx') from err
+    else:
+        from . import torch_backend as backend
+    model = backend.load(path, device, fp16, cpu_threads)
     if check:
         model.check()
     return model
+
+
+def __getattr__(name: str) -> object:
+    """Give ``weights_sha256`` and ``resolve_device`` (torch) from ``torch_backend``, lazily."""
+    if name in ('weights_sha256', 'resolve_device'):
+        from . import torch_backend
+        return getattr(torch_backend, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

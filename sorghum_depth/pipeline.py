@@ -11,10 +11,9 @@ from dataclasses import dataclass
 import time
 
 import numpy as np
-import torch
 
 from .geometry import depth_from_disparity
-from .inference import DepthModel
+from .inference import DepthModel, DeviceOutOfMemory
 
 INVALID_DISPARITY = -1.0
 
@@ -81,8 +80,7 @@ class DepthPipeline:
         start = time.perf_counter()
         try:
             disp = self.model.predict_disparity(rgb, self.post_process)
-        except torch.cuda.OutOfMemoryError as err:
-            torch.cuda.empty_cache()
+        except DeviceOutOfMemory as err:      # the backend emptied its cache
             raise InferenceError(f'CUDA out of memory on a {width}x{rgb.shape[0]} frame; '
                                  'frame skipped (try fp16 or a smaller input)') from err
         forward_s = time.perf_counter() - start
