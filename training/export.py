@@ -1,14 +1,18 @@
 # Copyright 2026 The sorghum_depth Authors
 # SPDX-License-Identifier: Apache-2.0
 """
-Export a training checkpoint to ``model.ts``, the robot's only model input.
+Export a training checkpoint to ``model.ts`` and/or ``model.onnx``, the robot's model input.
 
-The TorchScript module takes float RGB in [0, 1], shape (B, 3, H, W) of ANY size, resizes
-it to the training resolution, runs the generator and returns the left disparity in
-pixels of the input width, shape (B, 1, H, W). ``metadata.json`` travels inside the file.
+The model takes float RGB in [0, 1], shape (B, 3, H, W) of ANY size, resizes it to the
+training resolution, runs the generator and returns the left disparity in pixels of the
+input width, shape (B, 1, H, W). ``metadata.json`` travels inside the file (ONNX: in its
+metadata_props). --format onnx needs onnx and onnxscript (dynamo exporter). A model.ts
+given as CHECKPOINT is converted (its weights and metadata rebuild the generator).
 
 typical use:
   sorghum-depth-export runs/field/checkpoints/last.pt model.ts --post-process
+  sorghum-depth-export runs/field/checkpoints/last.pt model.ts --format both
+  sorghum-depth-export models/sorghum_synth_small.ts small.onnx --format onnx
 """
 
 import argparse
@@ -20,6 +24,7 @@ from pathlib import Path
 import sys
 import tempfile
 
+import numpy as np
 from sorghum_depth.inference import load_model, ModelLoadError, weights_sha256
 import torch
 from torch import nn
@@ -138,7 +143,25 @@ def check_geometry(state: dict) -> None:
 
 
 def _build(checkpoint: Path, post_process: bool):
-    """Return (metadata, eager module, scripted module) of ``checkpoint``."""
+    """Return (metadata, eager module, scripted module) of ``checkpoint`` (or a model.ts)."""
+    if checkpoint.suffix == '.ts':
+        from .export_onnx import ConvertError, generator_from_torchscript
+        try:
+            gen, meta = generator_from_torchscript(checkpoint, post_process)
+        except ConvertError as err:
+            raise ExportError(str(err)) from err
+    else:
+        gen, meta = _from_checkpoint(checkpoint, post_process)
+    meta.pop('weights_sha256', None)
+    h, w = meta['input_height'], meta['input_width']
+    eager = ExportedDepth(_FullResolution(gen.eval()), h, w, post_process)
+    scripted = torch.jit.script(ExportedDepth(trace_generator(gen, h, w), h, w, post_process))
+    meta['weights_sha256'] = weights_sha256(scripted)
+    return meta, eager, scripted
+
+
+def _from_checkpoint(checkpoint: Path, post_process: bool) -> tuple[Generator, dict]:
+    """Return (eval generator, metadata) of a training checkpoint; ExportError if unusable."""
     state = load_checkpoint(checkpoint)
     check_geometry(state)
     # the checkpoint holds every weight: no need for the ImageNet weights package here
@@ -149,14 +172,10 @@ def _build(checkpoint: Path, post_process: bool):
         meta = build_metadata(state, post_process)
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise ExportError(f'checkpoint does not describe a generator ({err})') from err
-    h, w = meta['input_height'], meta['input_width']
-    eager = ExportedDepth(_FullResolution(gen.eval()), h, w, post_process)
-    scripted = torch.jit.script(ExportedDepth(trace_generator(gen, h, w), h, w, post_process))
-    meta['weights_sha256'] = weights_sha256(scripted)
-    return meta, eager, scripted
+    return gen.eval(), meta
 
 
-def compare(path: Path, eager: nn.Module, meta: dict) -> float:
+def compare(path: Path, eager: nn.Module, meta: dict, onnx: bool = False) -> float:
     """
     Load the written file as the robot does and compare it against ``eager``.
 
@@ -165,7 +184,7 @@ def compare(path: Path, eager: nn.Module, meta: dict) -> float:
     :raises ExportError: the file does not load, or its metadata is not ``meta``.
     """
     try:
-        loaded = load_model(path, device='cpu')
+        loaded = load_model(path, device='cpu', onnx=onnx)
     except ModelLoadError as err:
         raise ExportError(f'the new export does not load ({err})') from err
     if loaded.metadata != json.loads(json.dumps(meta)):
@@ -175,8 +194,10 @@ def compare(path: Path, eager: nn.Module, meta: dict) -> float:
     with torch.no_grad():
         for size in ((meta['input_height'], meta['input_width']), (97, 211)):
             image = torch.rand(1, 3, *size, generator=gen_rng)
+            rgb = image[0].permute(1, 2, 0).numpy()     # float (H, W, 3) in [0, 1]
             for pp in (0, 1):
-                diff = (loaded.module(image, pp) - eager(image, pp)).abs().max()
+                diff = np.abs(loaded.predict_disparity(rgb, bool(pp)) -
+                              eager(image, pp)[0, 0].numpy()).max()
                 max_diff = max(max_diff, float(diff))
     return max_diff
 
@@ -222,43 +243,86 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def export(checkpoint: Path, out: Path, post_process: bool = False,
-           tolerance_px: float = math.inf) -> tuple[dict, float]:
-    """
-    Write ``out`` (TorchScript + metadata) from ``checkpoint``, checked before it lands.
+FORMATS = ('ts', 'onnx', 'both')
 
-    The file is written beside ``out`` under a temporary name, loaded back as the robot
-    loads it, its metadata and its output compared against the eager generator (at the
-    training size and at another size); only a file that passes replaces ``out``. On
-    any failure (a full disk included) ``out`` is untouched and no temporary file stays.
 
-    :returns: (metadata, largest absolute difference in px between exported and eager).
-    :raises CheckpointError: unreadable checkpoint.
-    :raises ExportError: unusable checkpoint, an output that cannot be written, or a
-        difference above ``tolerance_px`` (the message gives it).
+def output_paths(out: Path, fmt: str) -> dict[str, Path]:
     """
-    out = Path(out)
+    Return {format: path} to write: ts -> OUT, onnx -> OUT, both -> OUT and OUT.onnx.
+
+    :raises ExportError: OUT is a folder, or its name does not fit the format (a model
+        is loaded by its suffix: ``.onnx`` is ONNX, anything else TorchScript).
+    """
+    if fmt not in FORMATS:
+        raise ExportError(f'format {fmt!r}: expected one of {", ".join(FORMATS)}')
     if out.is_dir():
         raise ExportError(f'{out}: output is a folder; give a file name such as model.ts')
-    meta, eager, scripted = _build(checkpoint, post_process)
-    tmp = None
+    is_onnx = out.suffix.lower() == '.onnx'
+    if fmt == 'onnx' and not is_onnx:
+        raise ExportError(f'{out}: an ONNX model must be named *.onnx (the loader goes by '
+                          'the suffix)')
+    if fmt != 'onnx' and is_onnx:
+        raise ExportError(f'{out}: a TorchScript model must not be named *.onnx; use '
+                          '--format onnx, or name it model.ts')
+    paths = {'ts': out} if fmt != 'onnx' else {}
+    if fmt != 'ts':
+        paths['onnx'] = out if fmt == 'onnx' else out.with_suffix('.onnx')
+    return paths
+
+
+def export(checkpoint: Path, out: Path, post_process: bool = False,
+           tolerance_px: float = math.inf, fmt: str = 'ts',
+           diffs: dict | None = None) -> tuple[dict, float]:
+    """
+    Write ``out`` (TorchScript and/or ONNX, with metadata) from ``checkpoint``, checked.
+
+    Each file is written beside its final name under a temporary name, loaded back as the
+    robot loads it, its metadata and its output compared against the eager generator (at
+    the training size and at another size, post-processing on and off); only when every
+    file passes do they replace their final names. On any failure (a full disk included)
+    no output is touched and no temporary file stays.
+
+    :param fmt: 'ts', 'onnx' or 'both' (see ``output_paths``).
+    :param diffs: if given, filled with {path: largest |exported - eager| in px}.
+    :returns: (TorchScript metadata, largest absolute difference in px over the files).
+    :raises CheckpointError: unreadable checkpoint.
+    :raises ExportError: unusable checkpoint, bad output name, an output that cannot be
+        written, or a difference above ``tolerance_px`` (the message gives it).
+    """
+    paths = output_paths(Path(out), fmt)
+    meta, eager, scripted = _build(Path(checkpoint), post_process)
+    files = {}
+    if 'ts' in paths:
+        files[paths['ts']] = (lambda p: _write(p, scripted, meta), meta)
+    if 'onnx' in paths:
+        from .export_onnx import to_onnx, write_onnx
+        onnx_meta = dict(meta)
+        proto = to_onnx(eager, onnx_meta)
+        files[paths['onnx']] = (lambda p: write_onnx(p, proto), onnx_meta)
+    temps, found = {}, {}
     try:
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = _temp_beside(out)
-            _write(tmp, scripted, meta)
-        except OSError as err:
-            raise ExportError(f'{out}: cannot write the model ({err})') from err
-        max_diff = compare(tmp, eager, meta)
-        if not max_diff <= tolerance_px:
-            raise ToleranceError(f'exported model differs from eager by {max_diff:.2e} px '
-                                 f'(tolerance {tolerance_px:.2e} px); {out} left as it was')
-        _replace(tmp, out)
-        tmp = None
+        for path, (writer, file_meta) in files.items():
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                temps[path] = _temp_beside(path)
+                writer(temps[path])
+            except OSError as err:
+                raise ExportError(f'{path}: cannot write the model ({err})') from err
+            diff = found[path] = compare(temps[path], eager, file_meta,
+                                         onnx=path.suffix.lower() == '.onnx')
+            if not diff <= tolerance_px:
+                raise ToleranceError(f'exported model {path.name} differs from eager by '
+                                     f'{diff:.2e} px (tolerance {tolerance_px:.2e} px); '
+                                     f'{" and ".join(map(str, files))} left as it was')
+        while temps:
+            path, tmp = temps.popitem()
+            _replace(tmp, path)
     finally:
-        if tmp is not None:
+        for tmp in temps.values():
             tmp.unlink(missing_ok=True)
-    return meta, max_diff
+    if diffs is not None:
+        diffs.update(found)
+    return meta, max(found.values())
 
 
 def _replace(tmp: Path, out: Path) -> None:
@@ -282,21 +346,31 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; exit 2 on bad input, 1 if the export does not match."""
     p = argparse.ArgumentParser(prog='sorghum-depth-export', description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('checkpoint', type=Path, help='training checkpoint (.pt)')
-    p.add_argument('out', type=Path, help='TorchScript file to write (model.ts)')
+    p.add_argument('checkpoint', type=Path,
+                   help='training checkpoint (.pt), or a model.ts to convert')
+    p.add_argument('out', type=Path, help='file to write: model.ts (--format ts or both; '
+                   'both also writes model.onnx beside it) or model.onnx (--format onnx)')
+    p.add_argument('--format', choices=FORMATS, default='ts', dest='fmt',
+                   help='ts (TorchScript, default), onnx (ONNX Runtime) or both')
     p.add_argument('--post-process', action='store_true',
                    help='flip post-processing on by default (2x compute, fewer edge artefacts)')
     p.add_argument('--tolerance', type=_tolerance, default=1e-3,
                    help='largest allowed |exported - eager| in px (default 1e-3); a larger '
                    'difference leaves OUT as it was')
     args = p.parse_args(argv)
+    diffs = {}
     try:
-        meta, diff = export(args.checkpoint, args.out, args.post_process, args.tolerance)
+        meta, _ = export(args.checkpoint, args.out, args.post_process, args.tolerance,
+                         args.fmt, diffs)
     except (CheckpointError, ExportError) as err:
         print(f'error: {args.checkpoint}: cannot export: {err}', file=sys.stderr)
         return 1 if isinstance(err, ToleranceError) else 2
-    print(f"exported {args.out} ({meta['input_width']}x{meta['input_height']}, baseline "
-          f"{meta['baseline_m']:.3f} m); max |exported - eager| = {diff:.2e} px")
+    except ImportError as err:
+        print(f'error: --format {args.fmt} needs onnx and onnxscript ({err})', file=sys.stderr)
+        return 2
+    for path, diff in diffs.items():
+        print(f"exported {path} ({meta['input_width']}x{meta['input_height']}, baseline "
+              f"{meta['baseline_m']:.3f} m); max |exported - eager| = {diff:.2e} px")
     return 0
 
 
