@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+# Copyright 2026 The sorghum_depth Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+TorchScript against ONNX Runtime: forward time, memory and agreement, one model file each.
+
+Two models, each exported to ``model.ts`` and ``model.onnx`` from the same weights: the
+shipped ``models/sorghum_synth_small.ts`` converted (``sorghum-depth-export`` given a
+model.ts rebuilds its generator; its checkpoint is not in the repository) and the
+default-size generator (config/train.yaml's EfficientNet-Lite0 at 128x416, random
+weights). Forward p50/p95 at 640x480 and 1241x376, batch 1, 2 threads, through
+``load_model(...).predict_disparity`` (uint8 in, disparity out), each runtime in its own
+process (their thread pools interfere in one), alternated A B A B; the RSS each loaded
+model adds; ORT's graph optimisation levels on the shipped model; and the largest and
+mean |ONNX - TorchScript| in px on real images (KITTI odometry, Middlebury 2003) at both
+sizes. Writes ``results/runtime.json``.
+"""
+
+import argparse
+import json
+import os
+from pathlib import Path
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DATA = ROOT.parent / 'shared' / 'data'
+SIZES = ((640, 480), (1241, 376))
+
+
+def rss_mb() -> float:
+    """Resident set size of this process, MB (Linux /proc)."""
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 1e6
+
+
+def worker(path: str, threads: int, width: int, height: int, runs: int,
+           level: str) -> dict:
+    """Load ``path`` (backend by suffix) on the CPU and time ``runs`` forwards; ms and MB."""
+    from sorghum_depth import inference
+    before = rss_mb()
+    if path.endswith('.onnx'):
+        from sorghum_depth import onnx_backend
+        model = onnx_backend.load(Path(path), 'cpu', False, threads, level)
+    else:
+        model = inference.load_model(path, 'cpu', cpu_threads=threads, check=False)
+    loaded = rss_mb()
+    rgb = np.random.default_rng(0).integers(0, 255, (height, width, 3), dtype=np.uint8)
+    for _ in range(3):
+        model.predict_disparity(rgb)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        model.predict_disparity(rgb)
+        times.append(time.perf_counter() - start)
+    return {'times_ms': [1e3 * t for t in times], 'rss_before_load_mb': before,
+            'rss_loaded_mb': loaded, 'rss_after_runs_mb': rss_mb(),
+            'backend': model.backend}
+
+
+def run_worker(path: Path, threads: int, size: tuple[int, int], runs: int,
+               level: str = 'all') -> dict:
+    """Run ``worker`` in a fresh interpreter and return its result."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), '--worker', str(path),
+           '--threads', str(threads), '--size', f'{size[0]}x{size[1]}', '--runs', str(runs),
+           '--level', level]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def summary(results: list[dict]) -> dict:
+    """Pool the forward times of several workers: p50, p95, min in ms; RSS in MB."""
+    times = np.concatenate([r['times_ms'] for r in results])
+    return {'p50_ms': float(np.median(times)), 'p95_ms': float(np.percentile(times, 95)),
+            'min_ms': float(times.min()), 'forwards': int(times.size),
+            'per_process_p50_ms': [float(np.median(r['times_ms'])) for r in results],
+            'rss_model_mb': float(np.median([r['rss_loaded_mb'] - r['rss_before_load_mb']
+                                             for r in results])),
+            'rss_after_runs_mb': float(np.median([r['rss_after_runs_mb'] for r in results]))}
+
+
+def export_pair(source: Path, out_dir: Path) -> tuple[Path, Path]:
+    """Export ``source`` (checkpoint or model.ts) to model.ts and model.onnx; both paths."""
+    ts = out_dir / f'{source.stem}.ts'
+    cmd = [sys.executable, '-m', 'sorghum_depth_training.export', str(source), str(ts),
+           '--format', 'both']
+    subprocess.run(cmd, check=True, cwd=ROOT)
+    return ts, ts.with_suffix('.onnx')
+
+
+def default_checkpoint(path: Path) -> Path:
+    """Write a checkpoint of the default-size generator (random weights) to ``path``."""
+    import torch
+    from dataclasses import asdict, replace
+    from sorghum_depth_training.checkpoint import save_checkpoint
+    from sorghum_depth_training.config import TrainConfig
+    from sorghum_depth_training.generator import Generator
+    cfg = TrainConfig()
+    gen_cfg = replace(cfg.generator, pretrained=False)
+    torch.manual_seed(0)
+    config = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(gen_cfg).items()}
+    state = {'train_config': {'data': {'height': cfg.data.height, 'width': cfg.data.width},
+                              'generator': {'max_disp_frac': gen_cfg.max_disp_frac}},
+             'calibration': {'baseline_m': 0.12, 'fx_over_width': 0.6},
+             'config_hash': 'bench', 'git_revision': 'bench', 'step': 0,
+             'model': {'generator': config}, 'generator': Generator(gen_cfg).state_dict()}
+    return save_checkpoint(path, state)
+
+
+def real_images(limit: int) -> list[tuple[str, np.ndarray]]:
+    """Return up to ``limit`` KITTI odometry left images plus the Middlebury 2003 left ones."""
+    import cv2
+    kitti = sorted((DATA / 'kitti_odometry').glob('*/image_l/*.png'))[:max(limit - 4, 0)]
+    middlebury = sorted((DATA / 'middlebury2003').glob('*/imL.png'))
+    images = []
+    for path in kitti + middlebury:
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is not None:
+            images.append((str(path.relative_to(DATA)), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
+    return images
+
+
+def agreement(ts: Path, onnx_path: Path, limit: int) -> dict:
+    """Largest and mean |ONNX - TorchScript| (px) on real images resized to each size."""
+    import cv2
+    from sorghum_depth.inference import load_model
+    models = [load_model(p, 'cpu', cpu_threads=2) for p in (ts, onnx_path)]
+    result = {}
+    for width, height in SIZES:
+        worst, means, disp_means = 0.0, [], []
+        for _, rgb in real_images(limit):
+            image = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
+            a, b = (m.predict_disparity(image) for m in models)
+            worst = max(worst, float(np.abs(a - b).max()))
+            means.append(float(np.abs(a - b).mean()))
+            disp_means.append(float(a.mean()))
+        result[f'{width}x{height}'] = {'max_abs_px': worst, 'mean_abs_px': float(np.mean(means)),
+                                       'mean_disparity_px': float(np.mean(disp_means)),
+                                       'images': len(means)}
+    return result
+
+
+def compare_runtimes(pair: tuple[Path, Path], rounds: int, runs: int) -> dict:
+    """Time TorchScript (A) and ORT (B) in fresh processes, A B A B, at each size."""
+    out = {}
+    for size in SIZES:
+        per = {'torchscript': [], 'onnxruntime': []}
+        for _ in range(rounds):
+            for name, path in zip(per, pair):
+                per[name].append(run_worker(path, 2, size, runs))
+        stats = {name: summary(results) for name, results in per.items()}
+        stats['ort_speedup_p50'] = stats['torchscript']['p50_ms'] / stats['onnxruntime']['p50_ms']
+        out[f'{size[0]}x{size[1]}'] = stats
+        print(size, {k: (v['p50_ms'], v['p95_ms']) for k, v in stats.items()
+                     if isinstance(v, dict)}, flush=True)
+    return out
+
+
+def main() -> int:
+    """Export, time, measure; write results/runtime.json."""
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--rounds', type=int, default=2, help='A B rounds per size (default 2)')
+    p.add_argument('--runs', type=int, default=30, help='forwards per process (default 30)')
+    p.add_argument('--images', type=int, default=12, help='real images for the agreement')
+    p.add_argument('--out', type=Path, default=HERE / 'results' / 'runtime.json')
+    p.add_argument('--worker', help=argparse.SUPPRESS)
+    p.add_argument('--threads', type=int, default=2, help=argparse.SUPPRESS)
+    p.add_argument('--size', default='640x480', help=argparse.SUPPRESS)
+    p.add_argument('--level', default='all', help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        width, height = map(int, args.size.split('x'))
+        print(json.dumps(worker(args.worker, args.threads, width, height, args.runs,
+                                args.level)))
+        return 0
+    return run_all(args)
+
+
+def run_all(args: argparse.Namespace) -> int:
+    """Run every measurement of the module docstring and write the JSON."""
+    import onnxruntime
+    import torch
+    report = {'machine': {'cpus': os.cpu_count(), 'load_avg_at_start': os.getloadavg(),
+                          'torch': str(torch.__version__), 'onnxruntime': onnxruntime.__version__},
+              'threads': 2, 'batch': 1, 'models': {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        sources = {'shipped': ROOT / 'models' / 'sorghum_synth_small.ts',
+                   'default_size': default_checkpoint(Path(tmp) / 'default.pt')}
+        for name, source in sources.items():
+            pair = export_pair(source, Path(tmp))
+            entry = {'source': str(source.name), 'file_mb': {
+                p.suffix: p.stat().st_size / 1e6 for p in pair}}
+            entry['agreement'] = agreement(*pair, args.images)
+            print(name, entry['agreement'], flush=True)
+            entry['forward'] = compare_runtimes(pair, args.rounds, args.runs)
+            if name == 'shipped':
+                entry['ort_levels_640x480'] = {
+                    level: summary([run_worker(pair[1], 2, SIZES[0], args.runs, level)])
+                    for level in ('disable', 'basic', 'extended', 'all')}
+            report['models'][name] = entry
+    report['machine']['load_avg_at_end'] = os.getloadavg()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + '\n')
+    print(f'wrote {args.out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
