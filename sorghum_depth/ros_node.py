@@ -273,18 +273,23 @@ def _start_error(err: Exception) -> str:
 
 def run(args=None) -> int:
     """Run the node until Ctrl-C; return 2 when the arguments, parameters or model are bad."""
-    node, code = None, 0
+    node, code, initialised = None, 0, False
     try:
         rclpy.init(args=args)
+        initialised = True
         node = DepthNode()
         node.start()
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except START_ERRORS + (rclpy_implementation.RCLError,) as err:
-        print(f'error: cannot start depth_node: {_start_error(err)}', file=sys.stderr,
-              flush=True)
-        code = 2
+        # Ctrl-C while the node is being built (the model loading: torch is imported
+        # lazily there) shuts the context down; the next rcl call then fails
+        interrupted = initialised and not rclpy.ok()
+        if not (isinstance(err, rclpy_implementation.RCLError) and interrupted):
+            print(f'error: cannot start depth_node: {_start_error(err)}', file=sys.stderr,
+                  flush=True)
+            code = 2
     finally:
         # a second Ctrl-C must not cut the shutdown short: the worker may be in a forward
         signal.signal(signal.SIGINT, signal.SIG_IGN)
