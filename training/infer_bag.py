@@ -53,7 +53,6 @@ from sorghum_depth.image_codec import DEPTH_ENCODINGS, image_to_rgb8
 from sorghum_depth.inference import DeviceError, load_model, ModelLoadError
 from sorghum_depth.messages import build_outputs, TYPESTORE
 from sorghum_depth.pipeline import DepthPipeline
-import torch
 from tqdm import tqdm
 
 from .bag_salvage import mcap_file, salvage_mcap
@@ -405,8 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--max-frames', type=int, default=None,
                    help='stop after N images of the topic; OUT is the clip up to the Nth')
     p.add_argument('--threads', type=int, default=0,
-                   help='CPU threads for torch (default 0: torch default); 1 is far faster '
-                   'on a CPU shared with other busy processes')
+                   help='CPU threads of the model runtime, torch or ONNX Runtime (default 0: '
+                   'one per core); 1 is far faster on a CPU shared with other busy processes')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     p.add_argument('--overwrite', action='store_true', help='replace an existing OUT')
     return p
@@ -437,9 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _check_args(args)
         _check_paths(args.bag_in, args.bag_out, args.overwrite)
-        if args.threads > 0:
-            torch.set_num_threads(args.threads)
-        model = load_model(args.model, args.device)
+        model = load_model(args.model, args.device, cpu_threads=args.threads)
         summary = infer_bag(args.bag_in, args.bag_out,
                             DepthPipeline(model, args.post_process), opts, args.overwrite)
     except (DatasetError, ModelLoadError, DeviceError, WriterError, OSError) as e:
