@@ -10,6 +10,8 @@ any other name (``model.ts``, ``model.pt``) is TorchScript (``torch_backend``). 
 backend is imported only when a model of its kind is loaded.
 """
 
+from collections.abc import Callable
+import json
 import math
 from pathlib import Path
 import re
@@ -79,6 +81,28 @@ def check_metadata(path: Path, metadata: object) -> dict:
     problems = metadata_problems(metadata)
     if problems:
         raise ModelLoadError(f'{path}: ' + '; '.join(problems))
+    return metadata
+
+
+def read_metadata(path: Path, text: str, hash_key: str, weights_hash: Callable[[], str]
+                  ) -> dict:
+    """
+    Parse and check the metadata.json ``text`` of a model file; compare its weights hash.
+
+    ``weights_hash`` computes the loaded weights' hash; it runs only when the metadata
+    holds ``hash_key`` (exports older than the hash have none).
+
+    :raises ModelLoadError: no or bad sorghum_depth metadata, or weights that changed.
+    """
+    try:
+        metadata = json.loads(text)
+    except json.JSONDecodeError:
+        metadata = {}
+    check_metadata(path, metadata)
+    expected = metadata.get(hash_key)
+    if expected is not None and weights_hash() != expected:
+        raise ModelLoadError(f'{path}: the weights do not match the hash in its metadata '
+                             '(a corrupted or altered copy); export the model again')
     return metadata
 
 

@@ -13,7 +13,6 @@ when the device is CUDA and the onnxruntime build has them; else the CPU provide
 
 from dataclasses import dataclass, field
 import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +20,8 @@ import onnx
 from onnx import numpy_helper
 import onnxruntime as ort
 
-from .inference import (check_metadata, DepthModel, DeviceError, DeviceOutOfMemory,
-                        METADATA_FILE, ModelLoadError, parse_device, to_nchw)
+from .inference import (DepthModel, DeviceError, DeviceOutOfMemory, METADATA_FILE,
+                        ModelLoadError, parse_device, read_metadata, to_nchw)
 
 INPUTS = ('image', 'post_process')
 LEVELS = {'disable': ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
@@ -124,15 +123,8 @@ def _read(path: Path) -> tuple[onnx.ModelProto, dict]:
     except Exception as err:        # protobuf DecodeError and others
         raise ModelLoadError(f'{path}: not a loadable ONNX model ({err})') from err
     props = {p.key: p.value for p in model.metadata_props}
-    try:
-        metadata = json.loads(props.get(METADATA_FILE, ''))
-    except json.JSONDecodeError:
-        metadata = {}
-    check_metadata(path, metadata)
-    expected = metadata.get('onnx_weights_sha256')
-    if expected is not None and onnx_weights_sha256(model) != expected:
-        raise ModelLoadError(f'{path}: the weights do not match the hash in its metadata '
-                             '(a corrupted or altered copy); export the model again')
+    metadata = read_metadata(path, props.get(METADATA_FILE, ''), 'onnx_weights_sha256',
+                             lambda: onnx_weights_sha256(model))
     names = tuple(i.name for i in model.graph.input)
     if names != INPUTS:
         raise ModelLoadError(f'{path}: the model inputs are {names}, expected {INPUTS}')

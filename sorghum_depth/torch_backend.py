@@ -9,14 +9,13 @@ model never imports torch.
 
 from dataclasses import dataclass
 import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .inference import (check_metadata, DepthModel, DeviceError, DeviceOutOfMemory,
-                        METADATA_FILE, ModelLoadError, parse_device)
+from .inference import (DepthModel, DeviceError, DeviceOutOfMemory, METADATA_FILE,
+                        ModelLoadError, parse_device, read_metadata)
 
 
 def weights_sha256(module: torch.nn.Module) -> str:
@@ -111,15 +110,8 @@ def load(path: Path, device: str, fp16: bool, cpu_threads: int) -> TorchDepthMod
         module = torch.jit.load(str(path), map_location=dev, _extra_files=extra)
     except Exception as err:      # torch raises several types for corrupt archives
         raise ModelLoadError(f'{path}: not a loadable TorchScript model ({err})') from err
-    try:
-        metadata = json.loads(extra[METADATA_FILE])
-    except json.JSONDecodeError:
-        metadata = {}
-    check_metadata(path, metadata)
-    expected = metadata.get('weights_sha256')
-    if expected is not None and weights_sha256(module) != expected:
-        raise ModelLoadError(f'{path}: the weights do not match the hash in its metadata '
-                             '(a corrupted or altered copy); export the model again')
+    metadata = read_metadata(path, extra[METADATA_FILE], 'weights_sha256',
+                             lambda: weights_sha256(module))
     use_fp16 = fp16 and dev.type == 'cuda'
     module = module.half() if use_fp16 else module
     return TorchDepthModel(module.eval(), metadata, dev, use_fp16, str(path))
