@@ -38,7 +38,7 @@ def rig_disparities(disps: list[torch.Tensor], rig_scale: torch.Tensor | None
     """
     Turn the generator's rig-independent output into each sample's own disparity.
 
-    The generator predicts disparity for the reference rig (the first dataset folder);
+    The generator predicts disparity for the reference rig (``data.reference_rig``);
     a sample from a rig with ``baseline * fx / W`` k times the reference's has k times
     that disparity for the same depth. ``rig_scale``: (B,) those factors, or None (all 1).
     """
