@@ -9,6 +9,7 @@ Thin glue: messages are converted with ``image_codec``, the model runs in
 ``sorghum_depth.depth_node.main`` (the console script), which imports this lazily.
 """
 
+import os
 import re
 import signal
 import sys
@@ -75,6 +76,10 @@ class DepthNode(Node):
         self.params: NodeParams = validate(
             {s.name: self.get_parameter(s.name).value for s in PARAMETERS})
         p = self.params
+        # torch (imported by load_model for a model.ts) reads this once: its OpenMP threads
+        # then sleep between parallel regions instead of spinning, which on 2 loaded cores
+        # made the forward 4x slower (measured 526-654 against 115-147 ms at 640x480)
+        os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
         model = load_model(p.model_path, p.device, p.fp16, p.cpu_threads, check=False)
         self.pipeline = DepthPipeline(model, p.post_process)
         self.get_logger().info(f'loaded {p.model_path} on {model.device} '
@@ -127,7 +132,7 @@ class DepthNode(Node):
 
     def _on_image(self, raw: bytes) -> None:
         self.stats.received += 1
-        self.mailbox.put(raw)
+        self.mailbox.put((time.perf_counter(), raw))     # arrival: the stage timings start
 
     def _on_info(self, raw: bytes) -> None:
         try:
@@ -198,11 +203,13 @@ class DepthNode(Node):
             self._warn(choice.warning, key=NUMBER.sub('#', choice.warning))
         return choice
 
-    def _process(self, raw: bytes) -> None:
-        p = self.params
+    def _process(self, item: tuple[float, bytes]) -> None:
+        arrived_s, raw = item
+        p, taken_s = self.params, time.perf_counter()
         try:
             msg = decode(raw, IMAGE)
             rgb = image_to_rgb8(msg)
+            decoded_s = time.perf_counter()
             focal = self._focal(rgb.shape[1])
             result = self.pipeline.run(rgb, focal.fx_px, p.baseline_m,
                                        p.min_depth_m, p.max_depth_m)
@@ -214,14 +221,24 @@ class DepthNode(Node):
             self.stats.errors += 1
             self.get_logger().error(str(err), throttle_duration_sec=5.0)
             return
+        ran_s = time.perf_counter()
         outputs = build_outputs(msg.header, result, p.depth_encoding, self.camera_info,
                                 focal.info_from)
-        for pub, out in zip((self.pub_disparity, self.pub_depth, self.pub_info), outputs):
-            if pub.get_subscription_count() > 0:    # lazy: serialising 1 MB costs 0.3 ms
-                pub.publish(encode(out))
+        # lazy: a topic nobody reads is neither serialised (0.3 ms per MB) nor published
+        wanted = [(pub, encode(out)) for pub, out in
+                  zip((self.pub_disparity, self.pub_depth, self.pub_info), outputs)
+                  if pub.get_subscription_count() > 0]
+        encoded_s = time.perf_counter()
+        for pub, cdr in wanted:
+            pub.publish(cdr)
+        done_s = time.perf_counter()
         stamp_ns = msg.header.stamp.sec * 10 ** 9 + msg.header.stamp.nanosec
+        stages = {'queue': taken_s - arrived_s, 'decode': decoded_s - taken_s,
+                  'geometry': ran_s - decoded_s - result.forward_s,
+                  'encode': encoded_s - ran_s, 'publish': done_s - encoded_s,
+                  'own_work': done_s - arrived_s - result.forward_s}
         self.stats.output((self.get_clock().now().nanoseconds - stamp_ns) * 1e-9,
-                          result.forward_s, empty=result.valid_px == 0)
+                          result.forward_s, empty=result.valid_px == 0, stages=stages)
         if self.pub_photo is not None:
             self._self_check(msg, rgb, result.disp_px)
 

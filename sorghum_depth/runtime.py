@@ -47,37 +47,54 @@ class LatestFrame:
             self._cond.notify_all()
 
 
+STAGES = ('queue', 'decode', 'geometry', 'encode', 'publish', 'own_work')
+"""
+Per-frame stages the node times (``RateStats.output``'s ``stages``), in seconds.
+
+``queue``: the image callback to the worker taking the frame; ``decode``: CDR bytes to
+RGB; ``geometry``: disparity to depth and validity (the pipeline minus the forward);
+``encode``: output messages built and serialised; ``publish``: handed to rclpy;
+``own_work``: the image callback to the last publish, minus the forward.
+"""
+
+
 class RateStats:
-    """Counts, output rate and latency percentiles over a sliding window."""
+    """Counts, output rate, latency, forward and stage percentiles over a sliding window."""
 
     def __init__(self, window: int = 300):
         """Keep the last ``window`` outputs."""
         self._lock = threading.Lock()
         self._times = deque(maxlen=window)
-        self._latency = deque(maxlen=window)
-        self._forward = deque(maxlen=window)
+        self._series = {name: deque(maxlen=window) for name in ('latency', 'forward') + STAGES}
         self.received = self.processed = self.bad_input = self.errors = self.empty = 0
 
-    def output(self, latency_s: float, forward_s: float, empty: bool = False) -> None:
-        """Record one published frame (``empty``: not one valid pixel)."""
+    def output(self, latency_s: float, forward_s: float, empty: bool = False,
+               stages: dict[str, float] | None = None) -> None:
+        """Record one published frame (``empty``: not one valid pixel; ``stages``: s)."""
         with self._lock:
             self.processed += 1
             self.empty += int(empty)
             self._times.append(time.monotonic())
-            self._latency.append(latency_s)
-            self._forward.append(forward_s)
+            self._series['latency'].append(latency_s)
+            self._series['forward'].append(forward_s)
+            for name, seconds in (stages or {}).items():
+                self._series[name].append(seconds)
 
     def summary(self) -> dict[str, float]:
-        """Return rate (Hz), latency and forward p50/p95 (ms) and the counters."""
+        """Return rate (Hz), latency, forward and own-work p50/p95, stage p50 (ms), counters."""
         with self._lock:
-            times, lat, fwd = list(self._times), list(self._latency), list(self._forward)
+            times = list(self._times)
+            series = {name: list(values) for name, values in self._series.items()}
             out = {'received': self.received, 'processed': self.processed,
                    'bad_input': self.bad_input, 'errors': self.errors, 'empty': self.empty}
         span = times[-1] - times[0] if len(times) > 1 else 0.0
         out['rate_hz'] = (len(times) - 1) / span if span > 0 else 0.0
-        for name, values in (('latency', lat), ('forward', fwd)):
-            p50, p95 = np.percentile(values, [50, 95]) if values else (np.nan, np.nan)
+        for name in ('latency', 'forward', 'own_work'):
+            p50, p95 = np.percentile(series[name], [50, 95]) if series[name] else (np.nan,) * 2
             out[f'{name}_p50_ms'], out[f'{name}_p95_ms'] = 1e3 * p50, 1e3 * p95
+        for name in STAGES[:-1]:
+            if series[name]:
+                out[f'{name}_p50_ms'] = 1e3 * float(np.median(series[name]))
         return out
 
 

@@ -237,6 +237,9 @@ def test_right_image_self_check_and_diagnostics(running):
     assert status.name.endswith('depth_node: depth') and values['device'] == 'cpu'
     assert int(values['processed']) > 1 and float(values['rate_hz']) > 0.0
     assert {'dropped', 'latency_p50_ms', 'forward_p95_ms', 'bad_input'} <= set(values)
+    # the node's own work, by stage (benchmarks/bench_node.py reads them)
+    stages = ('own_work', 'queue', 'decode', 'geometry', 'encode', 'publish')
+    assert all(float(values[f'{s}_p50_ms']) >= 0.0 for s in stages), values
 
 
 def test_a_right_image_of_another_size_is_warned_about(running):

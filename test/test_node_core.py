@@ -77,6 +77,17 @@ def test_rate_stats_percentiles():
     s = stats.summary()
     assert s['processed'] == 3 and s['latency_p50_ms'] == pytest.approx(20.0)
     assert s['forward_p50_ms'] == pytest.approx(5.0)
+    assert 'decode_p50_ms' not in s and np.isnan(s['own_work_p50_ms'])     # none recorded
+
+
+def test_rate_stats_stage_percentiles():
+    stats = RateStats()
+    for own_s in (0.001, 0.002, 0.009):
+        stats.output(0.05, 0.04, stages={'own_work': own_s, 'decode': own_s / 2})
+    s = stats.summary()
+    assert s['own_work_p50_ms'] == pytest.approx(2.0)
+    assert s['own_work_p95_ms'] == pytest.approx(8.3)
+    assert s['decode_p50_ms'] == pytest.approx(1.0)
 
 
 def test_photometric_self_check_prefers_the_true_disparity():
