@@ -132,11 +132,15 @@ def _read(path: Path) -> tuple[onnx.ModelProto, dict]:
 
 
 def load(path: Path, device: str, fp16: bool, cpu_threads: int,
-         optimization: str = 'all') -> OnnxDepthModel:
+         optimization: str = 'all', spinning: bool = False) -> OnnxDepthModel:
     """
     Load ``model.onnx`` into an ONNX Runtime session (``inference.load_model``'s backend).
 
     :param optimization: ORT graph optimisation level: disable, basic, extended or all.
+    :param spinning: let idle intra-op threads spin (ORT's own default). Off here: on a
+        small CPU shared with the node's other threads and other processes, spinning
+        threads took the cores the forward needed (measured on 2 loaded cores, 640x480:
+        forward p50 62-81 ms without spinning against 104-129 ms with it).
     :raises DeviceError: ``device`` is malformed, or CUDA without a CUDA provider.
     :raises ModelLoadError: missing or unreadable file, no or bad metadata, altered
         weights, or a session that cannot be created.
@@ -148,6 +152,7 @@ def load(path: Path, device: str, fp16: bool, cpu_threads: int,
     options.inter_op_num_threads = 1
     options.graph_optimization_level = LEVELS[optimization]
     options.log_severity_level = 3          # errors only: no unused-initializer warnings
+    options.add_session_config_entry('session.intra_op.allow_spinning', str(int(spinning)))
     try:
         session = ort.InferenceSession(model.SerializeToString(), options, providers=providers)
     except Exception as err:        # ORT's Fail / InvalidGraph / NotImplemented
