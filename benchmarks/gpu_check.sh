@@ -52,6 +52,7 @@ fi
 
 GPU_QUERY=name,clocks.sm,clocks.max.sm,temperature.gpu,power.draw,memory.used
 echo "== machine"; nvidia-smi --query-gpu=$GPU_QUERY --format=csv 2>&1 | head -3; uname -m; nproc
+df -h /dev/shm | tail -1             # Fast DDS puts images in 32 MB shared-memory segments
 # sorghum_depth from the tree, sorghum_depth_training (package dir training/) by a link
 PKGS=/tmp/sd_pkgs
 mkdir -p $PKGS && ln -sfn "$REPO/training" $PKGS/sorghum_depth_training
@@ -91,7 +92,7 @@ if [ -n "$VPY" ]; then
   part node 110 "$VPY" benchmarks/bench_gpu_node.py --mode node --device "$DEVICE" \
     --seconds "$RATE_S" --out "$OUT/gpu_node.json"
   cat /tmp/bench_gpu_node_*/node.log > "$OUT/node_logs.txt" 2>/dev/null
-else
+elif [[ ",$PARTS," == *",node,"* ]]; then
   echo "== node: skipped, rclpy did not install (see setup above)"
 fi
 part loop 60 "$PY" benchmarks/bench_gpu_node.py --mode loop --device "$DEVICE" \
