@@ -13,11 +13,14 @@ from glob import glob
 from setuptools import setup
 
 PACKAGE = 'sorghum_depth'
+# training/ grouped by stage: each folder is a subpackage of sorghum_depth_training.
+TRAINING_STAGES = ('data', 'nets', 'objectives', 'loop', 'export', 'evaluation')
 
 setup(
     name=PACKAGE,
     version='0.1.0',
-    packages=[PACKAGE, 'sorghum_depth_training'],
+    packages=[PACKAGE, 'sorghum_depth_training'] + [
+        f'sorghum_depth_training.{stage}' for stage in TRAINING_STAGES],
     package_dir={'sorghum_depth_training': 'training'},
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + PACKAGE]),
@@ -37,15 +40,15 @@ setup(
         'console_scripts': [
             'depth_node = sorghum_depth.depth_node:main',
             'sorghum-depth-replay = sorghum_depth.bag_replay:main',
-            'sorghum-depth-quickstart = sorghum_depth_training.quickstart:main',
-            'sorghum-depth-train = sorghum_depth_training.train:main',
-            'sorghum-depth-export = sorghum_depth_training.export:main',
-            'sorghum-depth-extract = sorghum_depth_training.extract:main',
-            'sorghum-depth-import = sorghum_depth_training.folder_import:main',
-            'sorghum-depth-synth = sorghum_depth_training.synthetic:main',
-            'sorghum-depth-hints = sorghum_depth_training.hints:main',
-            'sorghum-depth-evaluate = sorghum_depth_training.evaluate:main',
-            'sorghum-depth-infer-bag = sorghum_depth_training.infer_bag:main',
+            'sorghum-depth-quickstart = sorghum_depth_training.loop.quickstart:main',
+            'sorghum-depth-train = sorghum_depth_training.loop.train:main',
+            'sorghum-depth-export = sorghum_depth_training.export.main:main',
+            'sorghum-depth-extract = sorghum_depth_training.data.extract:main',
+            'sorghum-depth-import = sorghum_depth_training.data.folder_import:main',
+            'sorghum-depth-synth = sorghum_depth_training.data.synthetic:main',
+            'sorghum-depth-hints = sorghum_depth_training.data.hints:main',
+            'sorghum-depth-evaluate = sorghum_depth_training.evaluation.evaluate:main',
+            'sorghum-depth-infer-bag = sorghum_depth.infer_bag:main',
         ],
     },
 )

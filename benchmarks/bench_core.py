@@ -16,10 +16,10 @@ from pathlib import Path
 import platform
 import resource
 
-from sorghum_depth_training.discriminator import PatchDiscriminator
-from sorghum_depth_training.generator import count_parameters, Generator
-from sorghum_depth_training.objective import LossConfig
-from sorghum_depth_training.step import StepModels, train_step
+from sorghum_depth_training.loop.step import StepModels, train_step
+from sorghum_depth_training.nets.discriminator import PatchDiscriminator
+from sorghum_depth_training.nets.generator import count_parameters, Generator
+from sorghum_depth_training.objectives.depth import LossConfig
 from timing import time_calls
 import torch
 

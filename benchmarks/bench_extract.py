@@ -22,7 +22,7 @@ import tempfile
 import time
 
 import psutil
-from sorghum_depth_training.extract import extract, ExtractOptions
+from sorghum_depth_training.data.extract import extract, ExtractOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / 'benchmarks' / 'results'

@@ -36,10 +36,10 @@ import time
 
 import matplotlib.pyplot as plt  # Agg is chosen automatically without a display
 from recipe_eval import DATA, gan_check, HeldOut, HERE, score_model, score_sgbm
-from sorghum_depth_training.checkpoint import load_checkpoint
-from sorghum_depth_training.dataset_dir import load_dataset
-from sorghum_depth_training.hints import HintCache, pair_hints
-from sorghum_depth_training.synthetic import write_synthetic
+from sorghum_depth_training.data.dataset_dir import load_dataset
+from sorghum_depth_training.data.hints import HintCache, pair_hints
+from sorghum_depth_training.data.synthetic import write_synthetic
+from sorghum_depth_training.loop.checkpoint import load_checkpoint
 
 # Today's recipe as docs/training.md measured it (bench_train.py): from scratch, 128x448.
 TODAY = ['generator.encoder=unet', 'data.height=128', 'data.width=448', 'optim.lr_g=2e-4',
@@ -80,13 +80,13 @@ def make_data(work: Path, synth_pairs: int) -> tuple[list[Path], Path]:
     dirs = [work / 'data' / 'kitti_seq1', work / 'data' / 'kitti_seq2_head',
             work / 'data' / 'euroc', work / 'data' / 'synth_train']
     if not (dirs[0] / 'calibration.yaml').is_file():
-        _run([sys.executable, '-m', 'sorghum_depth_training.folder_import',
+        _run([sys.executable, '-m', 'sorghum_depth_training.data.folder_import',
               str(kitti / 'seq1'), '-o', str(dirs[0]), '--overwrite'])
     if not (dirs[1] / 'calibration.yaml').is_file():
-        _run([sys.executable, '-m', 'sorghum_depth_training.folder_import',
+        _run([sys.executable, '-m', 'sorghum_depth_training.data.folder_import',
               str(kitti / 'seq2'), '-o', str(dirs[1]), '--max-pairs', '35', '--overwrite'])
     if not (dirs[2] / 'calibration.yaml').is_file():
-        _run([sys.executable, '-m', 'sorghum_depth_training.extract',
+        _run([sys.executable, '-m', 'sorghum_depth_training.data.extract',
               str(DATA / 'euroc_v101_stereo_bag'), '-o', str(dirs[2]), '--overwrite'])
     if not (dirs[3] / 'calibration.yaml').is_file():
         write_synthetic(dirs[3], count=synth_pairs, seed=1000, width=640, height=192)
@@ -123,7 +123,7 @@ def _command(name: str, data: list[Path], run: Path, args: argparse.Namespace) -
         f'max_minutes={args.minutes}', f'snapshot_minutes={args.snapshot}', 'epochs=100000',
         'threads=1', 'data.num_workers=0', 'batch_size=4', f'seed={args.seed}',
         'image_every=0', 'checkpoint_minutes=5', 'clock=cpu']
-    cmd = [sys.executable, '-m', 'sorghum_depth_training.train', '--out', str(run),
+    cmd = [sys.executable, '-m', 'sorghum_depth_training.loop.train', '--out', str(run),
            '--data', *map(str, data)] + [x for s in sets for x in ('--set', s)]
     if (run / 'checkpoints' / 'last.pt').is_file():
         cmd += ['--resume']
@@ -156,7 +156,7 @@ def train_all(names: list[str], data: list[Path], work: Path, args) -> None:
 def _export(checkpoint: Path) -> Path:
     model = checkpoint.with_suffix('.ts')
     if not model.is_file():
-        _run([sys.executable, '-m', 'sorghum_depth_training.export', str(checkpoint),
+        _run([sys.executable, '-m', 'sorghum_depth_training.export.main', str(checkpoint),
               str(model)])
     return model
 

@@ -87,7 +87,7 @@ def summary(results: list[dict]) -> dict:
 def export_pair(source: Path, out_dir: Path) -> tuple[Path, Path]:
     """Export ``source`` (checkpoint or model.ts) to model.ts and model.onnx; both paths."""
     ts = out_dir / f'{source.stem}.ts'
-    cmd = [sys.executable, '-m', 'sorghum_depth_training.export', str(source), str(ts),
+    cmd = [sys.executable, '-m', 'sorghum_depth_training.export.main', str(source), str(ts),
            '--format', 'both']
     subprocess.run(cmd, check=True, cwd=ROOT)
     return ts, ts.with_suffix('.onnx')
@@ -97,9 +97,9 @@ def default_checkpoint(path: Path) -> Path:
     """Write a checkpoint of the default-size generator (random weights) to ``path``."""
     import torch
     from dataclasses import asdict, replace
-    from sorghum_depth_training.checkpoint import save_checkpoint
-    from sorghum_depth_training.config import TrainConfig
-    from sorghum_depth_training.generator import Generator
+    from sorghum_depth_training.loop.checkpoint import save_checkpoint
+    from sorghum_depth_training.loop.config import TrainConfig
+    from sorghum_depth_training.nets.generator import Generator
     cfg = TrainConfig()
     gen_cfg = replace(cfg.generator, pretrained=False)
     torch.manual_seed(0)

@@ -29,11 +29,11 @@ HERE = Path(__file__).resolve().parent
 def worker(data: Path, threads: int, steps: int) -> list[float]:
     """Time ``steps`` training steps after 3 warm-up steps; seconds per step."""
     import torch
-    from sorghum_depth_training.config import TrainConfig
-    from sorghum_depth_training.data import open_datasets, PairDataset
-    from sorghum_depth_training.discriminator import PatchDiscriminator
-    from sorghum_depth_training.generator import Generator
-    from sorghum_depth_training.step import StepModels, train_step
+    from sorghum_depth_training.loop.config import TrainConfig
+    from sorghum_depth_training.data.loader import open_datasets, PairDataset
+    from sorghum_depth_training.nets.discriminator import PatchDiscriminator
+    from sorghum_depth_training.nets.generator import Generator
+    from sorghum_depth_training.loop.step import StepModels, train_step
     torch.set_num_threads(threads)
     cfg = TrainConfig()
     data_set = PairDataset(open_datasets([str(data)]), 'train',
@@ -74,9 +74,9 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args.data, args.worker, args.steps)))
         return
-    from sorghum_depth_training.dataset_dir import load_dataset
-    from sorghum_depth_training.hints import HintCache
-    from sorghum_depth_training.synthetic import write_synthetic
+    from sorghum_depth_training.data.dataset_dir import load_dataset
+    from sorghum_depth_training.data.hints import HintCache
+    from sorghum_depth_training.data.synthetic import write_synthetic
     data = Path(tempfile.mkdtemp(prefix='sorghum_threads_')) / 'synth'
     write_synthetic(data, count=8, seed=7, width=640, height=192)
     HintCache(load_dataset(data)).ensure(progress=False)

@@ -24,11 +24,11 @@ import time
 import matplotlib.pyplot as plt  # Agg is chosen automatically without a display
 import numpy as np
 from sorghum_depth.inference import load_model
-from sorghum_depth_training.evaluate import evaluate_pairs, ModelPredictor
-from sorghum_depth_training.gt_io import find_pairs, read_rgb, StereoPair
-from sorghum_depth_training.losses import appearance_loss
-from sorghum_depth_training.sgbm import sgbm_disparity
-from sorghum_depth_training.warp import reconstruct_left
+from sorghum_depth_training.evaluation.evaluate import evaluate_pairs, ModelPredictor
+from sorghum_depth_training.evaluation.gt_io import find_pairs, read_rgb, StereoPair
+from sorghum_depth_training.evaluation.sgbm import sgbm_disparity
+from sorghum_depth_training.objectives.losses import appearance_loss
+from sorghum_depth_training.objectives.warp import reconstruct_left
 import torch
 
 HERE = Path(__file__).resolve().parent
@@ -45,9 +45,9 @@ def make_datasets(work: Path) -> list[Path]:
     """Import seq1 (all) and the first 35 pairs of seq2 as dataset folders."""
     kitti = DATA / 'kitti_odometry'
     out = [work / 'seq1', work / 'seq2_head']
-    _run([sys.executable, '-m', 'sorghum_depth_training.folder_import', str(kitti / 'seq1'),
+    _run([sys.executable, '-m', 'sorghum_depth_training.data.folder_import', str(kitti / 'seq1'),
           '-o', str(out[0]), '--overwrite'])
-    _run([sys.executable, '-m', 'sorghum_depth_training.folder_import', str(kitti / 'seq2'),
+    _run([sys.executable, '-m', 'sorghum_depth_training.data.folder_import', str(kitti / 'seq2'),
           '-o', str(out[1]), '--max-pairs', '35', '--overwrite'])
     return out
 
@@ -83,12 +83,12 @@ def train_and_export(name: str, w_gan: float, data: list[Path], work: Path,
             f'batch_size={args.batch}', f'data.height={args.height}',
             f'data.width={args.width}', 'data.num_workers=1', f'seed={args.seed}',
             f'optim.lr_g={args.lr}', 'image_every=100']
-    cmd = [sys.executable, '-m', 'sorghum_depth_training.train', '--out', str(run),
+    cmd = [sys.executable, '-m', 'sorghum_depth_training.loop.train', '--out', str(run),
            '--data', *map(str, data)] + [x for s in sets for x in ('--set', s)]
     start = time.perf_counter()
     _run(cmd)
     seconds = time.perf_counter() - start
-    _run([sys.executable, '-m', 'sorghum_depth_training.export',
+    _run([sys.executable, '-m', 'sorghum_depth_training.export.main',
           str(run / 'checkpoints' / 'last.pt'), str(run / 'model.ts')])
     return {'w_gan': w_gan, 'train_seconds': seconds,
             'pairs_per_s': args.steps * args.batch / seconds, 'run': str(run)}

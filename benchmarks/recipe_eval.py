@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 from sorghum_depth.inference import load_model
-from sorghum_depth_training.checkpoint import load_checkpoint
-from sorghum_depth_training.dataset_dir import load_dataset
-from sorghum_depth_training.evaluate import evaluate_pairs, ModelPredictor
-from sorghum_depth_training.folder_import import read_kitti_calib
-from sorghum_depth_training.gt_io import find_pairs, read_rgb, StereoPair
-from sorghum_depth_training.metrics import best_constant_disparity, evaluate_disparity
-from sorghum_depth_training.sgbm import sgbm_disparity
+from sorghum_depth_training.data.dataset_dir import load_dataset
+from sorghum_depth_training.data.folder_import import read_kitti_calib
+from sorghum_depth_training.evaluation.evaluate import evaluate_pairs, ModelPredictor
+from sorghum_depth_training.evaluation.gt_io import find_pairs, read_rgb, StereoPair
+from sorghum_depth_training.evaluation.metrics import best_constant_disparity, evaluate_disparity
+from sorghum_depth_training.evaluation.sgbm import sgbm_disparity
+from sorghum_depth_training.loop.checkpoint import load_checkpoint
 
 HERE = Path(__file__).resolve().parent
 DATA = Path(os.environ.get('SORGHUM_DEPTH_DATA', HERE.parents[1] / 'shared' / 'data'))
@@ -112,7 +112,7 @@ def score_model(model_path: Path, held: HeldOut, other_rigs: bool = True) -> dic
 
 def score_sgbm(held: HeldOut) -> dict:
     """Score OpenCV SGBM on the sets with real GT (its valid pixels, with density)."""
-    from sorghum_depth_training.evaluate import sgbm_predictor
+    from sorghum_depth_training.evaluation.evaluate import sgbm_predictor
     predictor = {'sgbm': sgbm_predictor}
     mb = evaluate_pairs(held.middlebury, predictor, alignments=('metric',), progress=False)
     syn = evaluate_pairs(held.synthetic, predictor, alignments=('metric',), progress=False)
@@ -130,12 +130,12 @@ def gan_check(checkpoint: Path, data_dirs: list[Path], batches: int = 4) -> dict
       of that gradient over the norm of the rest of the generator loss's gradient.
     """
     import torch
-    from sorghum_depth_training.data import open_datasets, PairDataset
-    from sorghum_depth_training.discriminator import DiscriminatorConfig, PatchDiscriminator
-    from sorghum_depth_training.generator import Generator, GeneratorConfig
-    from sorghum_depth_training.objective import generator_losses, LossConfig
-    from sorghum_depth_training.objective import reconstruct_views
-    from sorghum_depth_training.step import rig_disparities
+    from sorghum_depth_training.data.loader import open_datasets, PairDataset
+    from sorghum_depth_training.nets.discriminator import DiscriminatorConfig, PatchDiscriminator
+    from sorghum_depth_training.nets.generator import Generator, GeneratorConfig
+    from sorghum_depth_training.objectives.depth import generator_losses, LossConfig
+    from sorghum_depth_training.objectives.depth import reconstruct_views
+    from sorghum_depth_training.loop.step import rig_disparities
     state = load_checkpoint(checkpoint)
     cfg = state['train_config']
     gen = Generator(GeneratorConfig(**state['model']['generator']))

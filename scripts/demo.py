@@ -29,11 +29,11 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sorghum_depth.bag_replay import BagPlayer
 from sorghum_depth.node_process import private_domain_id, start_depth_node
-from sorghum_depth_training.dataset_dir import load_dataset
-from sorghum_depth_training.metrics import (best_constant_disparity, evaluate_disparity,
-                                            mean_metrics)
-from sorghum_depth_training.sgbm import sgbm_disparity
-from sorghum_depth_training.synthetic import write_synthetic
+from sorghum_depth_training.data.dataset_dir import load_dataset
+from sorghum_depth_training.data.synthetic import write_synthetic
+from sorghum_depth_training.evaluation.metrics import (best_constant_disparity, evaluate_disparity,
+                                                       mean_metrics)
+from sorghum_depth_training.evaluation.sgbm import sgbm_disparity
 from stereo_msgs.msg import DisparityImage
 
 REPO = Path(__file__).resolve().parents[1]

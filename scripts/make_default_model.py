@@ -19,12 +19,14 @@ import time
 
 import numpy as np
 from sorghum_depth.inference import load_model
-from sorghum_depth_training import export, train
-from sorghum_depth_training.checkpoint import load_checkpoint
-from sorghum_depth_training.evaluate import evaluate_pairs, ModelPredictor, sgbm_predictor
-from sorghum_depth_training.gt_io import find_pairs, StereoPair
-from sorghum_depth_training.metrics import best_constant_disparity
-from sorghum_depth_training.synthetic import write_synthetic
+from sorghum_depth_training.data.synthetic import write_synthetic
+from sorghum_depth_training.evaluation.evaluate import (evaluate_pairs, ModelPredictor,
+                                                        sgbm_predictor)
+from sorghum_depth_training.evaluation.gt_io import find_pairs, StereoPair
+from sorghum_depth_training.evaluation.metrics import best_constant_disparity
+from sorghum_depth_training.export import main as export
+from sorghum_depth_training.loop import train
+from sorghum_depth_training.loop.checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = REPO / 'models' / 'sorghum_synth_small.ts'

@@ -24,7 +24,8 @@ OLD_REPORT = b'{"old": "results"}\n'
 
 def cli(*args: str) -> subprocess.CompletedProcess:
     """Run sorghum-depth-evaluate with ``args`` in a fresh interpreter."""
-    return subprocess.run([sys.executable, '-m', 'sorghum_depth_training.evaluate', *args],
+    return subprocess.run([sys.executable, '-m', 'sorghum_depth_training.evaluation.evaluate',
+                           *args],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
 
 

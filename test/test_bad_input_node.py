@@ -16,9 +16,9 @@ import time
 import pytest
 from ros_harness import private_domain
 from sorghum_depth import bag_replay
+from sorghum_depth import infer_bag
 from sorghum_depth.inference import METADATA_FILE
 from sorghum_depth.node_process import node_executable, private_ros_env
-from sorghum_depth_training import infer_bag
 from test_infer_bag import write_image_bag
 from test_model_file import Constant, GOOD_META, TupleOut
 from tiny_model import make_tiny_model

@@ -25,10 +25,12 @@ import sys
 import cv2
 import numpy as np
 import pytest
-from sorghum_depth_training import config, export, train
-from sorghum_depth_training.bag_io import camera_info, StereoBagWriter
-from sorghum_depth_training.config import ConfigError, load_config, TrainConfig
-from sorghum_depth_training.synthetic import write_synthetic
+from sorghum_depth_training.data.bag_io import camera_info, StereoBagWriter
+from sorghum_depth_training.data.synthetic import write_synthetic
+from sorghum_depth_training.export import main as export
+from sorghum_depth_training.loop import config
+from sorghum_depth_training.loop import train
+from sorghum_depth_training.loop.config import ConfigError, load_config, TrainConfig
 import torch
 import yaml
 
@@ -117,7 +119,7 @@ def _checkpoint_with(checkpoint, path, **calibration):
 def test_export_on_a_full_disk_keeps_the_good_model(checkpoint, good_model, tmp_path):
     out = tmp_path / 'model.ts'
     out.write_bytes(good_model)
-    result = _cli('export', checkpoint, out, file_limit_bytes=len(good_model) // 3)
+    result = _cli('export.main', checkpoint, out, file_limit_bytes=len(good_model) // 3)
     _assert_error(result, 'cannot write', str(out))
     assert out.read_bytes() == good_model
     assert [p.name for p in tmp_path.iterdir()] == ['model.ts']
@@ -138,7 +140,7 @@ def test_export_tolerance_failure_keeps_the_old_model(checkpoint, tmp_path):
 @pytest.mark.parametrize('baseline_m', [0.0, -0.12, float('nan')])
 def test_export_refuses_a_non_positive_baseline(checkpoint, tmp_path, baseline_m):
     bad = _checkpoint_with(checkpoint, tmp_path / 'bad.pt', baseline_m=baseline_m)
-    result = _cli('export', bad, tmp_path / 'model.ts', in_process=baseline_m != 0.0)
+    result = _cli('export.main', bad, tmp_path / 'model.ts', in_process=baseline_m != 0.0)
     _assert_error(result, 'baseline_m')
     assert not (tmp_path / 'model.ts').exists()
 
@@ -152,7 +154,7 @@ def test_export_refuses_a_checkpoint_of_no_generator(checkpoint, tmp_path, damag
         key = next(iter(state['generator']))
         state['generator'][key] = state['generator'][key][:1]
     torch.save(state, tmp_path / 'bad.pt')
-    _assert_error(_cli('export', tmp_path / 'bad.pt', tmp_path / 'model.ts',
+    _assert_error(_cli('export.main', tmp_path / 'bad.pt', tmp_path / 'model.ts',
                        in_process=damage != 'unknown encoder'), 'does not describe a generator')
     assert not (tmp_path / 'model.ts').exists()
 
@@ -174,7 +176,7 @@ def test_export_bad_paths(checkpoint, good_model, tmp_path, case):
         extra = ['--tolerance', '-1']
     before = sorted(p.name for p in tmp_path.iterdir())
     in_process = case in ('out parent is a file', '0-byte checkpoint')
-    _assert_error(_cli('export', ckpt, out, *extra, in_process=in_process),
+    _assert_error(_cli('export.main', ckpt, out, *extra, in_process=in_process),
                   {'out is a folder': 'folder', 'out parent is a file': 'file',
                    '0-byte checkpoint': 'empty.pt', 'negative tolerance': 'tolerance'}[case])
     assert sorted(p.name for p in tmp_path.iterdir()) == before
@@ -237,7 +239,7 @@ def test_train_bad_config(dataset, tmp_path, case):
                'lr_g=nan': b'optim: {lr_g: .nan}\n'}.get(case)
     if content is not None:
         config_path.write_bytes(content)
-    result = _cli('train', '--config', config_path, '--data', dataset[0],
+    result = _cli('loop.train', '--config', config_path, '--data', dataset[0],
                   '--out', tmp_path / 'run',
                   in_process=case in ('missing config', 'config is a list', 'lr_g=nan'))
     _assert_error(result, {'missing config': 'train.yaml', 'config not YAML': 'train.yaml',
@@ -257,7 +259,7 @@ def _copy(dataset, tmp_path):
 def test_train_skips_a_corrupt_image_with_a_warning(dataset, tmp_path):
     root = _copy(dataset, tmp_path)
     (root / 'left' / '000002.png').write_bytes(b'not a png')
-    result = _cli('train', '--data', root, '--out', tmp_path / 'run', *TINY, in_process=True)
+    result = _cli('loop.train', '--data', root, '--out', tmp_path / 'run', *TINY, in_process=True)
     assert result.returncode == 0, result.stderr
     assert 'Traceback' not in result.stderr
     assert 'warning:' in result.stderr and '000002.png' in result.stderr
@@ -271,7 +273,7 @@ def test_train_refuses_a_calibration_without_depth(dataset, tmp_path, key, value
     calib = yaml.safe_load((root / 'calibration.yaml').read_text())
     calib[key] = value
     (root / 'calibration.yaml').write_text(yaml.safe_dump(calib))
-    _assert_error(_cli('train', '--data', root, '--out', tmp_path / 'run', *TINY,
+    _assert_error(_cli('loop.train', '--data', root, '--out', tmp_path / 'run', *TINY,
                        in_process=value != 0.0 or key != 'baseline_m'), key)
     assert not (tmp_path / 'run').exists()
 
@@ -288,7 +290,7 @@ def test_train_bad_run_folder(dataset, tmp_path, case):
         out = tmp_path / 'file' / 'run'
     else:
         limit = 20_000
-    result = _cli('train', '--data', dataset[0], '--out', out, *TINY, file_limit_bytes=limit,
+    result = _cli('loop.train', '--data', dataset[0], '--out', out, *TINY, file_limit_bytes=limit,
                   in_process=case == 'out parent is a file')
     _assert_error(result, str(out))
     if case == 'disk full':
@@ -399,7 +401,7 @@ def test_quickstart_bad_input(tmp_path, case):
         args[5] = tmp_path / 'file' / 'out'
     before = sorted(p.name for p in tmp_path.iterdir())
     in_process = case in ('--size 0 0', '--w-gan -1', '--out is a file')
-    _assert_error(_cli('quickstart', *args, *extra, in_process=in_process), case.split()[0])
+    _assert_error(_cli('loop.quickstart', *args, *extra, in_process=in_process), case.split()[0])
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
@@ -413,7 +415,7 @@ def test_extract_refuses_a_baseline_without_depth(tmp_path, tx_m):
             bag.write_pair(rng.integers(0, 256, (32, 64, 3), dtype=np.uint8),
                            rng.integers(0, 256, (32, 64, 3), dtype=np.uint8),
                            10**18 + i * 10**8, infos)
-    _assert_error(_cli('extract', tmp_path / 'bag', '-o', tmp_path / 'out'), 'baseline')
+    _assert_error(_cli('data.extract', tmp_path / 'bag', '-o', tmp_path / 'out'), 'baseline')
     assert sorted(p.name for p in tmp_path.iterdir()) == ['bag']
 
 

@@ -20,15 +20,19 @@ def core_modules() -> list[str]:
     names = []
     for folder, package in PACKAGES.items():
         names.append(package)
-        names += [f'{package}.{p.stem}' for p in sorted((REPO_ROOT / folder).glob('*.py'))
-                  if p.stem != '__init__']
+        for path in sorted((REPO_ROOT / folder).rglob('*.py')):
+            parts = path.relative_to(REPO_ROOT / folder).with_suffix('').parts
+            if parts[-1] == '__init__':
+                parts = parts[:-1]
+            if parts:
+                names.append('.'.join((package,) + parts))
     return [n for n in names if n not in ROS_MODULES]
 
 
 def test_core_modules_are_found_and_the_ros_list_is_current():
     modules = core_modules()
-    assert {'sorghum_depth.inference', 'sorghum_depth_training.step',
-            'sorghum_depth_training.evaluate'} <= set(modules)
+    assert {'sorghum_depth.inference', 'sorghum_depth_training.loop.step',
+            'sorghum_depth_training.evaluation.evaluate'} <= set(modules)
     for name in ROS_MODULES:
         package, stem = name.split('.')
         assert (REPO_ROOT / package / f'{stem}.py').is_file(), f'{name} gone: fix ROS_MODULES'

@@ -5,9 +5,9 @@
 import cv2
 import numpy as np
 import pytest
-from sorghum_depth_training.data import PairDataset
-from sorghum_depth_training.dataset_dir import Calibration, DatasetError, DatasetWriter
-from sorghum_depth_training.dataset_dir import load_dataset, make_splits, read_calibration
+from sorghum_depth_training.data.dataset_dir import Calibration, DatasetError, DatasetWriter
+from sorghum_depth_training.data.dataset_dir import load_dataset, make_splits, read_calibration
+from sorghum_depth_training.data.loader import PairDataset
 import yaml
 
 

@@ -5,8 +5,8 @@
 import math
 
 import pytest
-from sorghum_depth_training.discriminator import (DiscriminatorConfig, GANLoss,
-                                                  PatchDiscriminator)
+from sorghum_depth_training.nets.discriminator import (DiscriminatorConfig, GANLoss,
+                                                       PatchDiscriminator)
 import torch
 from torch import nn
 

@@ -5,12 +5,13 @@
 import importlib.util
 
 import pytest
-from sorghum_depth_training import encoders, train
-from sorghum_depth_training.config import ConfigError, load_config
-from sorghum_depth_training.encoders import build_encoder, EncoderError, load_imagenet_state
-from sorghum_depth_training.export import trace_generator
-from sorghum_depth_training.generator import Generator, GeneratorConfig
-from sorghum_depth_training.synthetic import write_synthetic
+from sorghum_depth_training.data.synthetic import write_synthetic
+from sorghum_depth_training.export.main import trace_generator
+from sorghum_depth_training.loop import train
+from sorghum_depth_training.loop.config import ConfigError, load_config
+from sorghum_depth_training.nets import encoders
+from sorghum_depth_training.nets.encoders import build_encoder, EncoderError, load_imagenet_state
+from sorghum_depth_training.nets.generator import Generator, GeneratorConfig
 import torch
 
 PACKAGES = {

@@ -11,11 +11,13 @@ from conftest import REPO_ROOT, shared_data
 import cv2
 import numpy as np
 import pytest
-from sorghum_depth_training.evaluate import evaluate_pairs, ModelPredictor, sgbm_predictor
-from sorghum_depth_training.evaluate_report import markdown_table
-from sorghum_depth_training.gt_io import find_pairs, GTError, StereoPair
-from sorghum_depth_training.sgbm import num_disparities, num_disparities_for, sgbm_disparity
-from sorghum_depth_training.synthetic import write_synthetic
+from sorghum_depth_training.data.synthetic import write_synthetic
+from sorghum_depth_training.evaluation.evaluate import (evaluate_pairs, ModelPredictor,
+                                                        sgbm_predictor)
+from sorghum_depth_training.evaluation.gt_io import find_pairs, GTError, StereoPair
+from sorghum_depth_training.evaluation.report import markdown_table
+from sorghum_depth_training.evaluation.sgbm import (num_disparities, num_disparities_for,
+                                                    sgbm_disparity)
 from tiny_model import make_tiny_model
 
 # Measured with the fixed settings (opencv 5.0, nonocc mask, no alignment), the search
@@ -26,7 +28,8 @@ SGBM_RANGE_PX = {'tsukuba': 16, 'venus': 32}
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, '-m', 'sorghum_depth_training.evaluate', *args],
+    return subprocess.run([sys.executable, '-m', 'sorghum_depth_training.evaluation.evaluate',
+                           *args],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
 
 

@@ -15,9 +15,9 @@ from conftest import shared_data
 import cv2
 import numpy as np
 import pytest
-from sorghum_depth_training.bag_io import camera_info, StereoBagWriter
-from sorghum_depth_training.dataset_dir import load_dataset
-from sorghum_depth_training.extract import extract, ExtractOptions
+from sorghum_depth_training.data.bag_io import camera_info, StereoBagWriter
+from sorghum_depth_training.data.dataset_dir import load_dataset
+from sorghum_depth_training.data.extract import extract, ExtractOptions
 
 W, H, N = 320, 96, 3
 T0_NS = 1_600_000_000 * 10**9
@@ -119,7 +119,7 @@ def test_pairing_tolerance_window_stride_and_resize(tmp_path, kitti):
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, '-m', 'sorghum_depth_training.extract', *map(
+    return subprocess.run([sys.executable, '-m', 'sorghum_depth_training.data.extract', *map(
         str, args)], capture_output=True, text=True)
 
 

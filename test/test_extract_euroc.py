@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 from rosbags.highlevel import AnyReader
 from rosbags.image import message_to_cvimage
-from sorghum_depth_training.dataset_dir import load_dataset
+from sorghum_depth_training.data.dataset_dir import load_dataset
 
 STRIDE = 10
 
@@ -45,7 +45,7 @@ def _raw_pairs(bag, every):
 def test_euroc_extraction_rectifies_rows_and_baseline(tmp_path):
     bag = shared_data('euroc_v101_stereo_bag')
     out = tmp_path / 'euroc'
-    done = subprocess.run([sys.executable, '-m', 'sorghum_depth_training.extract', str(bag),
+    done = subprocess.run([sys.executable, '-m', 'sorghum_depth_training.data.extract', str(bag),
                            '-o', str(out), '--stride', str(STRIDE)],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -77,7 +77,7 @@ def test_a_bag_cut_short_gives_the_pairs_before_the_damage(tmp_path):
     cut = tmp_path / 'cut.mcap'          # power loss: the file ends mid-way, no summary
     with open(src, 'rb') as f:
         cut.write_bytes(f.read(src.stat().st_size * 45 // 100))
-    done = subprocess.run([sys.executable, '-m', 'sorghum_depth_training.extract', str(cut),
+    done = subprocess.run([sys.executable, '-m', 'sorghum_depth_training.data.extract', str(cut),
                            '-o', str(tmp_path / 'cut_ds'), '--stride', str(STRIDE)],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -86,7 +86,7 @@ def test_a_bag_cut_short_gives_the_pairs_before_the_damage(tmp_path):
     salvaged = load_dataset(tmp_path / 'cut_ds')
     count = len(salvaged.names())
     assert 3 <= count < 10
-    done = subprocess.run([sys.executable, '-m', 'sorghum_depth_training.extract', str(src),
+    done = subprocess.run([sys.executable, '-m', 'sorghum_depth_training.data.extract', str(src),
                            '-o', str(tmp_path / 'full'), '--stride', str(STRIDE),
                            '--max-pairs', str(count)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

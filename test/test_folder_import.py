@@ -10,11 +10,11 @@ from conftest import shared_data
 import cv2
 import numpy as np
 import pytest
-from sorghum_depth_training.dataset_dir import load_dataset
+from sorghum_depth_training.data.dataset_dir import load_dataset
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, '-m', 'sorghum_depth_training.folder_import',
+    return subprocess.run([sys.executable, '-m', 'sorghum_depth_training.data.folder_import',
                            *map(str, args)], capture_output=True, text=True)
 
 

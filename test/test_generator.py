@@ -3,7 +3,7 @@
 """Generator: size, shapes, output range, config round trip, gradients."""
 
 import pytest
-from sorghum_depth_training.generator import count_parameters, Generator, GeneratorConfig
+from sorghum_depth_training.nets.generator import count_parameters, Generator, GeneratorConfig
 import torch
 
 SMALL = GeneratorConfig(enc_channels=(8, 16, 16, 32, 32, 32), dec_channels=(8, 8, 16, 16, 32, 32))

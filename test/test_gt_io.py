@@ -6,10 +6,10 @@ from conftest import shared_data
 import cv2
 import numpy as np
 import pytest
-from sorghum_depth_training.gt_io import (
-    find_pairs, GTError, GTFormatError, read_gt_disparity, read_gt_mask, read_mask, read_pfm,
-    write_pfm)
-from sorghum_depth_training.synthetic import write_synthetic
+from sorghum_depth_training.data.synthetic import write_synthetic
+from sorghum_depth_training.evaluation.gt_io import (find_pairs, GTError, GTFormatError,
+                                                     read_gt_disparity, read_gt_mask, read_mask,
+                                                     read_pfm, write_pfm)
 
 
 @pytest.mark.parametrize('little_endian', [True, False])

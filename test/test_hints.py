@@ -8,14 +8,14 @@ from conftest import shared_data
 import cv2
 import numpy as np
 import pytest
-from sorghum_depth_training import hints as hints_mod
-from sorghum_depth_training.config import AugmentConfig
-from sorghum_depth_training.data import augment_batch
-from sorghum_depth_training.dataset_dir import DatasetError, load_dataset
-from sorghum_depth_training.hints import fuse_candidates, HintCache, pair_hints
-from sorghum_depth_training.losses import hint_loss
-from sorghum_depth_training.synthetic import write_synthetic
-from sorghum_depth_training.warp import reconstruct_right
+from sorghum_depth_training.data import hints as hints_mod
+from sorghum_depth_training.data.dataset_dir import DatasetError, load_dataset
+from sorghum_depth_training.data.hints import fuse_candidates, HintCache, pair_hints
+from sorghum_depth_training.data.loader import augment_batch
+from sorghum_depth_training.data.synthetic import write_synthetic
+from sorghum_depth_training.loop.config import AugmentConfig
+from sorghum_depth_training.objectives.losses import hint_loss
+from sorghum_depth_training.objectives.warp import reconstruct_right
 import torch
 
 

@@ -16,10 +16,11 @@ import pytest
 from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import get_typestore, Stores
+from sorghum_depth import infer_bag
 from sorghum_depth.image_codec import image_to_rgb8
 from sorghum_depth.inference import load_model
-from sorghum_depth_training import infer_bag, synthetic
-from sorghum_depth_training.bag_io import camera_info, StereoBagWriter
+from sorghum_depth_training.data import synthetic
+from sorghum_depth_training.data.bag_io import camera_info, StereoBagWriter
 from tiny_model import make_tiny_model
 
 BASELINE_M = 0.11
@@ -107,7 +108,7 @@ def euroc(tmp_path_factory, model_path):
     lo, hi = depth_limits(model_path, rgb, EUROC_P_FX)
     out = tmp_path_factory.mktemp('euroc') / 'out'
     done = subprocess.run(
-        [sys.executable, '-m', 'sorghum_depth_training.infer_bag', str(bag), str(out),
+        [sys.executable, '-m', 'sorghum_depth.infer_bag', str(bag), str(out),
          '--model', str(model_path), '--device', 'cpu', '--max-frames', '5', '--threads', '1',
          '--min-depth', str(lo), '--max-depth', str(hi)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

@@ -5,10 +5,10 @@
 import kornia
 import numpy as np
 import pytest
-from sorghum_depth_training.losses import (appearance_loss, lr_consistency_loss, scale_pyramid,
-                                           smoothness_loss, SSIM_C1, SSIM_C2,
-                                           ssim_dissimilarity)
-from sorghum_depth_training.warp import reconstruct_right, warp_horizontal
+from sorghum_depth_training.objectives.losses import (appearance_loss, lr_consistency_loss,
+                                                      scale_pyramid, smoothness_loss, SSIM_C1,
+                                                      SSIM_C2, ssim_dissimilarity)
+from sorghum_depth_training.objectives.warp import reconstruct_right, warp_horizontal
 import torch
 
 

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from sorghum_depth_training.metrics import (
+from sorghum_depth_training.evaluation.metrics import (
     best_constant_disparity, depth_errors, disparity_errors, evaluate_disparity, mean_metrics,
     median_scale, valid_gt_mask)
 

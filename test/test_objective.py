@@ -3,12 +3,12 @@
 """The named loss dict: composition of terms, D loss formula, GAN off, perfect pairs."""
 
 import pytest
-from sorghum_depth_training.discriminator import DiscriminatorConfig, PatchDiscriminator
-from sorghum_depth_training.losses import (appearance_map, lr_consistency_loss, scale_pyramid,
-                                           smoothness_loss)
-from sorghum_depth_training.objective import (compute_losses, discriminator_losses,
-                                              LossConfig, reconstruct_views)
-from sorghum_depth_training.warp import reconstruct_left, reconstruct_right
+from sorghum_depth_training.nets.discriminator import DiscriminatorConfig, PatchDiscriminator
+from sorghum_depth_training.objectives.depth import (compute_losses, discriminator_losses,
+                                                     LossConfig, reconstruct_views)
+from sorghum_depth_training.objectives.losses import (appearance_map, lr_consistency_loss,
+                                                      scale_pyramid, smoothness_loss)
+from sorghum_depth_training.objectives.warp import reconstruct_left, reconstruct_right
 import torch
 
 KEYS = {'appearance', 'lr_consistency', 'smoothness', 'gan_g', 'generator',

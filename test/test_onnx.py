@@ -10,7 +10,7 @@ import textwrap
 import numpy as np
 import pytest
 from sorghum_depth.inference import DeviceError, load_model, ModelLoadError
-from sorghum_depth_training import export
+from sorghum_depth_training.export import main as export
 from tiny_model import make_tiny_checkpoint, make_tiny_model
 
 onnx = pytest.importorskip('onnx', reason='onnx not installed (requirements.txt)')
@@ -130,7 +130,7 @@ def test_the_node_runs_an_onnx_model_without_importing_torch(exported):
 
 
 def _export(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, '-m', 'sorghum_depth_training.export', *args],
+    return subprocess.run([sys.executable, '-m', 'sorghum_depth_training.export.main', *args],
                           capture_output=True, text=True, timeout=300)
 
 

@@ -8,12 +8,12 @@ from conftest import shared_data
 import cv2
 import numpy as np
 import pytest
-from sorghum_depth_training.discriminator import DiscriminatorConfig, PatchDiscriminator
-from sorghum_depth_training.generator import Generator, GeneratorConfig
-from sorghum_depth_training.hints import pair_hints
-from sorghum_depth_training.objective import LossConfig
-from sorghum_depth_training.step import StepModels, train_step
-from sorghum_depth_training.warp import reconstruct_right
+from sorghum_depth_training.data.hints import pair_hints
+from sorghum_depth_training.loop.step import StepModels, train_step
+from sorghum_depth_training.nets.discriminator import DiscriminatorConfig, PatchDiscriminator
+from sorghum_depth_training.nets.generator import Generator, GeneratorConfig
+from sorghum_depth_training.objectives.depth import LossConfig
+from sorghum_depth_training.objectives.warp import reconstruct_right
 import torch
 
 

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 from sorghum_depth.messages import CameraInfo, RegionOfInterest, TYPESTORE
-from sorghum_depth_training.bag_io import camera_info
-from sorghum_depth_training.data_rectify import Rectifier
+from sorghum_depth_training.data.bag_io import camera_info
+from sorghum_depth_training.data.rectify import Rectifier
 
 W, H, FX, CX, CY, BASELINE_M = 320, 240, 180.0, 161.5, 118.0, 0.12
 K = [175.0, 0.0, 158.0, 0.0, 176.0, 121.0, 0.0, 0.0, 1.0]    # raw intrinsics

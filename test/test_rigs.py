@@ -15,15 +15,15 @@ views would be rebuilt, and scored, with half the disparity.
 
 import numpy as np
 import pytest
-from sorghum_depth_training.data import open_datasets, PairDataset
-from sorghum_depth_training.evaluate import ModelPredictor
-from sorghum_depth_training.gt_io import find_pairs
-from sorghum_depth_training.losses import appearance_loss
-from sorghum_depth_training.step import rig_disparities
-from sorghum_depth_training.synthetic import write_synthetic
-from sorghum_depth_training.trainer import rig_calibration
-from sorghum_depth_training.validate import validate
-from sorghum_depth_training.warp import reconstruct_left
+from sorghum_depth_training.data.loader import open_datasets, PairDataset
+from sorghum_depth_training.data.synthetic import write_synthetic
+from sorghum_depth_training.evaluation.evaluate import ModelPredictor
+from sorghum_depth_training.evaluation.gt_io import find_pairs
+from sorghum_depth_training.loop.step import rig_disparities
+from sorghum_depth_training.loop.trainer import rig_calibration
+from sorghum_depth_training.loop.validate import validate
+from sorghum_depth_training.objectives.losses import appearance_loss
+from sorghum_depth_training.objectives.warp import reconstruct_left
 import torch
 from torch import nn
 

@@ -7,9 +7,9 @@ import sys
 
 import numpy as np
 import pytest
-from sorghum_depth_training.dataset_dir import load_dataset
-from sorghum_depth_training.synthetic import render_pair, write_synthetic
-from sorghum_depth_training.warp import reconstruct_left
+from sorghum_depth_training.data.dataset_dir import load_dataset
+from sorghum_depth_training.data.synthetic import render_pair, write_synthetic
+from sorghum_depth_training.objectives.warp import reconstruct_left
 import torch
 
 
@@ -56,7 +56,7 @@ def test_disparity_scales_with_fx_and_baseline():
 
 def test_cli_writes_dataset_with_gt(tmp_path):
     out = tmp_path / 'synth'
-    cmd = [sys.executable, '-m', 'sorghum_depth_training.synthetic', str(out), '--count', '3',
+    cmd = [sys.executable, '-m', 'sorghum_depth_training.data.synthetic', str(out), '--count', '3',
            '--width', '256', '--height', '128', '--seed', '5']
     done = subprocess.run(cmd, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -72,7 +72,8 @@ def test_cli_writes_dataset_with_gt(tmp_path):
 
 
 def test_cli_help():
-    done = subprocess.run([sys.executable, '-m', 'sorghum_depth_training.synthetic', '--help'],
+    done = subprocess.run([sys.executable, '-m', 'sorghum_depth_training.data.synthetic',
+                           '--help'],
                           capture_output=True, text=True)
     assert done.returncode == 0 and 'disp_gt' in done.stdout and '--bag' in done.stdout
 
@@ -80,7 +81,7 @@ def test_cli_help():
 def test_bag_round_trip_through_extraction(tmp_path):
     calib = write_synthetic(tmp_path / 'ds', 2, seed=1, width=256, height=128,
                             bag_path=tmp_path / 'bag')
-    done = subprocess.run([sys.executable, '-m', 'sorghum_depth_training.extract',
+    done = subprocess.run([sys.executable, '-m', 'sorghum_depth_training.data.extract',
                            str(tmp_path / 'bag'), '-o', str(tmp_path / 'ex')],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

@@ -11,11 +11,13 @@ import cv2
 import numpy as np
 import pytest
 from sorghum_depth.inference import load_model
-from sorghum_depth_training import evaluate, export, train
-from sorghum_depth_training.checkpoint import load_checkpoint
-from sorghum_depth_training.config import load_config, TrainConfig
-from sorghum_depth_training.dataset_dir import load_dataset
-from sorghum_depth_training.synthetic import write_synthetic
+from sorghum_depth_training.data.dataset_dir import load_dataset
+from sorghum_depth_training.data.synthetic import write_synthetic
+from sorghum_depth_training.evaluation import evaluate
+from sorghum_depth_training.export import main as export
+from sorghum_depth_training.loop import train
+from sorghum_depth_training.loop.checkpoint import load_checkpoint
+from sorghum_depth_training.loop.config import load_config, TrainConfig
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -99,7 +101,7 @@ def test_torchrun_two_cpu_processes(synth, tmp_path):
     run = tmp_path / 'ddp'
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
            '--master_addr', '127.0.0.1', '--master_port', str(port),
-           '-m', 'sorghum_depth_training.train', '--data',
+           '-m', 'sorghum_depth_training.loop.train', '--data',
            str(synth), '--out', str(run), *TINY, '--set', 'max_steps=3']
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

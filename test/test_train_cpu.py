@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from sorghum_depth_training import export, train
-from sorghum_depth_training.checkpoint import load_checkpoint
-from sorghum_depth_training.config import load_config, TrainConfig
-from sorghum_depth_training.synthetic import write_synthetic
+from sorghum_depth_training.data.synthetic import write_synthetic
+from sorghum_depth_training.export import main as export
+from sorghum_depth_training.loop import train
+from sorghum_depth_training.loop.checkpoint import load_checkpoint
+from sorghum_depth_training.loop.config import load_config, TrainConfig
 import torch
 
 TINY = ['--set', 'batch_size=2', '--set', 'data.height=64', '--set', 'data.width=192',

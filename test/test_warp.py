@@ -4,7 +4,8 @@
 
 import numpy as np
 import pytest
-from sorghum_depth_training.warp import reconstruct_left, reconstruct_right, warp_horizontal
+from sorghum_depth_training.objectives.warp import (reconstruct_left, reconstruct_right,
+                                                    warp_horizontal)
 import torch
 
 

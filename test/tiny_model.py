@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 from sorghum_depth.inference import weights_sha256
-from sorghum_depth_training.checkpoint import save_checkpoint
-from sorghum_depth_training.export import ExportedDepth, METADATA_FILE, trace_generator
-from sorghum_depth_training.generator import Generator, GeneratorConfig
+from sorghum_depth_training.export.main import ExportedDepth, METADATA_FILE, trace_generator
+from sorghum_depth_training.loop.checkpoint import save_checkpoint
+from sorghum_depth_training.nets.generator import Generator, GeneratorConfig
 import torch
 
 TINY = GeneratorConfig(enc_channels=(8, 16, 16, 32, 32, 32), dec_channels=(8, 8, 16, 16, 32, 32))

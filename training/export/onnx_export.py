@@ -120,7 +120,7 @@ def generator_from_torchscript(path: Path, post_process: bool) -> tuple[nn.Modul
 
     :raises ConvertError: not a sorghum_depth TorchScript export.
     """
-    from .generator import Generator, GeneratorConfig
+    from ..nets.generator import Generator, GeneratorConfig
     extra = {METADATA_FILE: ''}
     try:
         with warnings.catch_warnings():

@@ -16,9 +16,9 @@ import typing
 
 import yaml
 
-from .discriminator import DiscriminatorConfig
-from .generator import GeneratorConfig
-from .objective import LossConfig
+from ..nets.discriminator import DiscriminatorConfig
+from ..nets.generator import GeneratorConfig
+from ..objectives.depth import LossConfig
 
 
 class ConfigError(ValueError):

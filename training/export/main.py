@@ -30,8 +30,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .checkpoint import CheckpointError, load_checkpoint
-from .generator import Generator, GeneratorConfig
+from ..loop.checkpoint import CheckpointError, load_checkpoint
+from ..nets.generator import Generator, GeneratorConfig
 
 METADATA_FILE = 'metadata.json'
 
@@ -145,7 +145,7 @@ def check_geometry(state: dict) -> None:
 def _build(checkpoint: Path, post_process: bool):
     """Return (metadata, eager module, scripted module) of ``checkpoint`` (or a model.ts)."""
     if checkpoint.suffix == '.ts':
-        from .export_onnx import ConvertError, generator_from_torchscript
+        from .onnx_export import ConvertError, generator_from_torchscript
         try:
             gen, meta = generator_from_torchscript(checkpoint, post_process)
         except ConvertError as err:
@@ -295,7 +295,7 @@ def export(checkpoint: Path, out: Path, post_process: bool = False,
     if 'ts' in paths:
         files[paths['ts']] = (lambda p: _write(p, scripted, meta), meta)
     if 'onnx' in paths:
-        from .export_onnx import to_onnx, write_onnx
+        from .onnx_export import to_onnx, write_onnx
         onnx_meta = dict(meta)
         proto = to_onnx(eager, onnx_meta)
         files[paths['onnx']] = (lambda p: write_onnx(p, proto), onnx_meta)

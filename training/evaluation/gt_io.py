@@ -36,7 +36,7 @@ import zipfile
 import cv2
 import numpy as np
 
-from .dataset_dir import DatasetError, load_dataset, read_calibration
+from ..data.dataset_dir import DatasetError, load_dataset, read_calibration
 
 GT_SUFFIXES = ('.pfm', '.png', '.npy', '.npz')
 NPZ_DISPARITY_KEY = 'disparity'

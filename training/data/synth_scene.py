@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data_synth_render import Camera, GBuffer, GROUND, hit_ground, hit_leaves, hit_stalks
-from .data_synth_render import LEAF, SKY, STALK
+from .synth_render import Camera, GBuffer, GROUND, hit_ground, hit_leaves, hit_stalks
+from .synth_render import LEAF, SKY, STALK
 
 TEX_SIZE = 256
 

@@ -14,9 +14,9 @@ import cv2
 import numpy as np
 import torch
 
-from .config import AugmentConfig
 from .dataset_dir import DatasetError, load_dataset, StereoDataset
 from .hints import HintCache
+from ..loop.config import AugmentConfig
 
 
 def _to_tensor(image: np.ndarray, size_hw: tuple[int, int]) -> torch.Tensor:

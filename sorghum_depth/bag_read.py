@@ -13,7 +13,7 @@ import sys
 import numpy as np
 from rosbags.highlevel import AnyReader
 
-from .dataset_dir import DatasetError
+from .errors import DatasetError
 
 IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
 INFO_TYPE = 'sensor_msgs/msg/CameraInfo'

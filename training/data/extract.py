@@ -20,15 +20,15 @@ import tempfile
 from types import SimpleNamespace
 
 import cv2
+from sorghum_depth.bag_read import choose_topics, index_bag, iterate, open_bag, pair_stamps
+from sorghum_depth.bag_read import stamp_ns, StereoTopics
+from sorghum_depth.bag_salvage import mcap_file, salvage_mcap
 from tqdm import tqdm
 
 from .bag_io import camera_info
-from .bag_salvage import mcap_file, salvage_mcap
-from .cli_types import non_negative, positive, seconds, size_wxh
-from .data_bag_read import choose_topics, index_bag, iterate, open_bag, pair_stamps
-from .data_bag_read import stamp_ns, StereoTopics
-from .data_rectify import check_encoding, decode_image, Rectifier
 from .dataset_dir import check_selection, DatasetError, DatasetWriter
+from .rectify import check_encoding, decode_image, Rectifier
+from ..cli_types import non_negative, positive, seconds, size_wxh
 
 
 @dataclass

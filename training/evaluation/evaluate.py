@@ -29,13 +29,12 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from .dataset_dir import DatasetError
-from .evaluate_report import (markdown_table, scaling_of, SCALINGS, staged_output, write_json,
-                              write_panel)
 from .gt_io import find_pairs, GTError, MASK_NAMES, PairRef, StereoPair
 from .metrics import ALIGNMENTS, evaluate_disparity, mean_metrics, valid_gt_mask
+from .report import markdown_table, scaling_of, SCALINGS, staged_output, write_json, write_panel
 from .sgbm import (NUM_DISP_FRAC, num_disparities, num_disparities_for, sgbm_disparity,
                    sgbm_settings)
+from ..data.dataset_dir import DatasetError
 
 Predictor = Callable[[StereoPair], np.ndarray]
 SGBM_RANGE_RULE = ('per pair: the smallest multiple of 16 covering the largest GT disparity '

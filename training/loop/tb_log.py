@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
-from .objective import reconstruct_views
+from ..objectives.depth import reconstruct_views
 
 
 def colourise(disp: np.ndarray) -> np.ndarray:

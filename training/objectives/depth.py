@@ -13,10 +13,9 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-from .discriminator import GANLoss, PatchDiscriminator
-from .losses import (appearance_map, hint_loss, lr_consistency_loss, scale_pyramid,
-                     smoothness_loss)
+from .losses import appearance_map, hint_loss, lr_consistency_loss, scale_pyramid, smoothness_loss
 from .warp import reconstruct_left, reconstruct_right
+from ..nets.discriminator import GANLoss, PatchDiscriminator
 
 
 @dataclass

@@ -55,9 +55,9 @@ from sorghum_depth.messages import build_outputs, TYPESTORE
 from sorghum_depth.pipeline import DepthPipeline
 from tqdm import tqdm
 
+from .bag_read import IMAGE_TYPES, info_sibling, INFO_TYPE, open_bag
 from .bag_salvage import mcap_file, salvage_mcap
-from .data_bag_read import IMAGE_TYPES, info_sibling, INFO_TYPE, open_bag
-from .dataset_dir import DatasetError
+from .errors import DatasetError
 
 PREFIX_SUFFIX = '/depth_net'
 BAG_VERSION = 9

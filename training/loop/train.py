@@ -12,7 +12,7 @@ typical runs:
   sorghum-depth-train --data data/field1 data/field2 --out runs/field
   sorghum-depth-train --config config/train.yaml --data data/field1 --set loss.w_gan=0
   sorghum-depth-train --out runs/field --resume          # continue runs/field exactly
-  torchrun --nproc_per_node 4 -m sorghum_depth_training.train --data ... --out ...
+  torchrun --nproc_per_node 4 -m sorghum_depth_training.loop.train --data ... --out ...
 """
 
 import argparse
@@ -25,11 +25,11 @@ import torch.distributed as dist
 import yaml
 
 from .checkpoint import CheckpointError, load_checkpoint
-from .cli_types import folder_problem
 from .config import ConfigError, load_config
-from .dataset_dir import DatasetError
-from .encoders import EncoderError
 from .trainer import Trainer, TrainingError
+from ..cli_types import folder_problem
+from ..data.dataset_dir import DatasetError
+from ..nets.encoders import EncoderError
 
 
 def setup_distributed() -> tuple[int, int, torch.device]:

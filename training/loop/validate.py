@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 import torch
 
-from .data import PairDataset
-from .losses import appearance_loss
-from .metrics import evaluate_disparity, mean_metrics
-from .warp import reconstruct_left
+from ..data.loader import PairDataset
+from ..evaluation.metrics import evaluate_disparity, mean_metrics
+from ..objectives.losses import appearance_loss
+from ..objectives.warp import reconstruct_left
 
 
 def _gt_metrics(val_set: PairDataset, index: int, disp_frac: torch.Tensor) -> dict | None:

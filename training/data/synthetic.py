@@ -18,10 +18,10 @@ import sys
 import numpy as np
 
 from .bag_io import camera_info, StereoBagWriter
-from .cli_types import positive, random_seed
-from .data_synth_render import Camera
-from .data_synth_scene import render_view, sample_scene
 from .dataset_dir import Calibration, DatasetError, DatasetWriter
+from .synth_render import Camera
+from .synth_scene import render_view, sample_scene
+from ..cli_types import positive, random_seed
 
 DEFAULT_WIDTH, DEFAULT_HEIGHT = 640, 192
 DEFAULT_BASELINE_M = 0.12

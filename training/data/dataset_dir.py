@@ -27,16 +27,13 @@ import tempfile
 
 import cv2
 import numpy as np
+from sorghum_depth.errors import DatasetError
 import yaml
 
 from .dataset_check import check_pairs, OWNER_FILE, remove_stale_temporaries
 
 CALIBRATION_FILE = 'calibration.yaml'
 SPLIT_NAMES = ('train', 'val')
-
-
-class DatasetError(Exception):
-    """Bad input or output for a dataset; the message names the file or topic."""
 
 
 @dataclass

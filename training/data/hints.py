@@ -31,8 +31,8 @@ import torch
 from tqdm import tqdm
 
 from .dataset_dir import DatasetError, load_dataset, StereoDataset
-from .losses import appearance_map
-from .warp import reconstruct_left, reconstruct_right
+from ..objectives.losses import appearance_map
+from ..objectives.warp import reconstruct_left, reconstruct_right
 
 FORMAT = 'sorghum_depth.hints/1'
 HINTS_DIR = 'hints'

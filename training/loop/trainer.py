@@ -22,14 +22,14 @@ from tqdm import tqdm
 from .checkpoint import (check_model_config, git_revision, load_checkpoint, restore_rng_state,
                          rng_state, save_checkpoint)
 from .config import save_config, TrainConfig
-from .data import augment_batch, open_datasets, PairDataset, reference_rig
-from .dataset_dir import DatasetError
-from .discriminator import PatchDiscriminator
-from .generator import Generator
-from .hints import HintCache
 from .step import StepModels, train_step
 from .tb_log import RunLogger
 from .validate import validate
+from ..data.dataset_dir import DatasetError
+from ..data.hints import HintCache
+from ..data.loader import augment_batch, open_datasets, PairDataset, reference_rig
+from ..nets.discriminator import PatchDiscriminator
+from ..nets.generator import Generator
 
 
 class TrainingError(RuntimeError):

@@ -21,12 +21,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .cli_types import at_least_one, folder_problem, non_negative, positive
-from .discriminator import PatchDiscriminator
-from .generator import count_parameters, Generator
-from .objective import LossConfig, reconstruct_views
 from .step import StepModels, train_step
-from .warp import reconstruct_right
+from ..cli_types import at_least_one, folder_problem, non_negative, positive
+from ..nets.discriminator import PatchDiscriminator
+from ..nets.generator import count_parameters, Generator
+from ..objectives.depth import LossConfig, reconstruct_views
+from ..objectives.warp import reconstruct_right
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / 'shared' / 'data'
 KITTI_PAIR = ('kitti_odometry/seq1/image_l/000000.png', 'kitti_odometry/seq1/image_r/000000.png')

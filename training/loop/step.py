@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .discriminator import PatchDiscriminator
-from .objective import (discriminator_losses, generator_losses, LossConfig,
-                        reconstruct_views)
+from ..nets.discriminator import PatchDiscriminator
+from ..objectives.depth import (discriminator_losses, generator_losses, LossConfig,
+                                reconstruct_views)
 
 
 @dataclass

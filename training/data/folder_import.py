@@ -22,8 +22,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from .cli_types import finite, positive, size_wxh
 from .dataset_dir import Calibration, check_selection, DatasetError, DatasetWriter
+from ..cli_types import finite, positive, size_wxh
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.ppm', '.pgm', '.tif', '.tiff')
 
