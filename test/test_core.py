@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """The installed core stays ROS-free, and its geometry has the right units."""
 
+import ast
 import subprocess
 import sys
 
@@ -52,6 +53,28 @@ def test_every_core_module_imports_without_rclpy():
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == 'clean', f'importing {out.stdout.strip()} pulled rclpy in'
+
+
+def _imported_modules(path) -> set[str]:
+    """Absolute module names a source file imports, anywhere in it (lazy imports too)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            names.add(node.module)
+    return names
+
+
+def test_the_robot_package_never_imports_the_training_package():
+    # training/ depends on sorghum_depth/, never the reverse (issue 12: offline bag inference
+    # and the bag readers it shares with extraction live in sorghum_depth/).
+    files = sorted((REPO_ROOT / 'sorghum_depth').rglob('*.py'))
+    assert len(files) > 10
+    offenders = {str(f.relative_to(REPO_ROOT)): sorted(
+        m for m in _imported_modules(f) if m.split('.')[0] == 'sorghum_depth_training')
+        for f in files}
+    assert not {f: m for f, m in offenders.items() if m}
 
 
 def test_depth_known_values_and_invalid_is_nan():
