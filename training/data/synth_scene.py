@@ -195,9 +195,25 @@ def render_view(scene: Scene, cam: Camera) -> tuple[np.ndarray, np.ndarray]:
         metres, ``inf`` on sky.
 
     """
+    rgb, depth_m, _ = render_view_classes(scene, cam)
+    return rgb, depth_m
+
+
+def render_view_classes(scene: Scene, cam: Camera) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """
+    Ray-cast one view of ``scene`` with the class of each pixel's nearest surface.
+
+    :param scene: the scene.
+    :param cam: the camera.
+
+    :return: (rgb, depth_m, classes): as render_view, plus uint8 (H, W) class ids of the
+        surface hit at each pixel centre (SKY 0, GROUND 1, STALK 2, LEAF 3; the same
+        z-buffer as the colours, so exact).
+
+    """
     rays = cam.rays()
     buf = GBuffer(cam.height, cam.width)
     hit_ground(cam, rays, buf, scene.sun)
     hit_stalks(cam, rays, buf, scene.stalks, scene.sun)
     hit_leaves(cam, rays, buf, scene.leaves, scene.sun)
-    return _shade(scene, cam, rays, buf), buf.depth
+    return _shade(scene, cam, rays, buf), buf.depth, buf.mat.astype(np.uint8)

@@ -5,8 +5,16 @@ Synthetic sorghum-row stereo pairs with exact ground-truth disparity.
 
 ``sorghum-depth-synth OUT`` renders scenes from a seed into a dataset folder (the
 contract of ``DESIGN.md``) plus ``disp_gt/NNNNNN.npy`` (float32, left view, px, 0 on
-sky) and ``nonocc/NNNNNN.png`` (255 where the left pixel is visible in the right view);
-``--bag`` also writes a rosbag2 MCAP (Image + CameraInfo) of the same pairs.
+sky), ``nonocc/NNNNNN.png`` (255 where the left pixel is visible in the right view),
+``labels/NNNNNN.png`` (the class of each left pixel, mono8: 0 sky, 1 ground, 2 stalk,
+3 leaf) and ``stalk_mask/NNNNNN.png`` (mono8, 255 on stalk pixels), both exact from the
+renderer's z-buffer; ``--bag`` also writes a rosbag2 MCAP (Image + CameraInfo) of the
+same pairs.
+
+``sorghum-depth-synth OUT --paired-stalks`` writes a paired folder instead (left views
+only): ``A/`` the left RGB images, ``B/`` their stalk masks (mono8 0/255), ``labels/``
+the class ids, ``splits/`` and ``paired.yaml`` (task stalk_segmentation), for image
+translation training (docs/data.md, "Paired folders").
 """
 
 import argparse
@@ -19,8 +27,9 @@ import numpy as np
 
 from .bag_io import camera_info, StereoBagWriter
 from .dataset_dir import Calibration, DatasetError, DatasetWriter
-from .synth_render import Camera
-from .synth_scene import render_view, sample_scene
+from .paired_write import PairedWriter
+from .synth_render import Camera, GROUND, LEAF, SKY, STALK
+from .synth_scene import render_view, render_view_classes, sample_scene
 from ..cli_types import positive, random_seed
 
 DEFAULT_WIDTH, DEFAULT_HEIGHT = 640, 192
@@ -28,6 +37,8 @@ DEFAULT_BASELINE_M = 0.12
 FX_PER_WIDTH = 0.6
 BAG_START_NS = 1_700_000_000 * 10**9
 BAG_PERIOD_NS = 100_000_000
+CLASS_IDS = {'sky': SKY, 'ground': GROUND, 'stalk': STALK, 'leaf': LEAF}
+CLASS_TABLE = 'mono8 class id: ' + ', '.join(f'{v} {k}' for k, v in CLASS_IDS.items())
 README = """# Synthetic sorghum-row stereo dataset
 
 Written by `sorghum-depth-synth` (seed and settings in calibration.yaml, `source`).
@@ -35,6 +46,15 @@ Written by `sorghum-depth-synth` (seed and settings in calibration.yaml, `source
 - `disp_gt/NNNNNN.npy`: float32 (H, W) EXACT left disparity in px at pixel centres,
   `left(x) = right(x - d)`; depth_m = fx * baseline_m / d; 0 on sky (infinitely far).
 - `nonocc/NNNNNN.png`: uint8, 255 where the left pixel is visible in the right view.
+- `labels/NNNNNN.png`: uint8 class of each left pixel: 0 sky, 1 ground, 2 stalk, 3 leaf.
+- `stalk_mask/NNNNNN.png`: uint8, 255 on the left pixels of class stalk, else 0.
+"""
+PAIRED_README = """# Synthetic sorghum-row stalk segmentation pairs
+
+Written by `sorghum-depth-synth --paired-stalks` (seed and settings in paired.yaml).
+- `A/`: left RGB views, rendered by ray casting.
+- `B/`: uint8 stalk masks, 255 on pixels whose nearest surface is a stalk, else 0.
+- `labels/`: uint8 class of each pixel: 0 sky, 1 ground, 2 stalk, 3 leaf.
 """
 
 
@@ -46,6 +66,7 @@ class StereoSample:
     :ivar left, right: uint8 RGB (H, W, 3).
     :ivar disp_gt_px: float32 (H, W) left disparity in px, 0 on sky.
     :ivar nonocc: bool (H, W), left pixel visible in the right view.
+    :ivar classes: uint8 (H, W) class id of each left pixel (CLASS_IDS).
 
     """
 
@@ -53,6 +74,17 @@ class StereoSample:
     right: np.ndarray
     disp_gt_px: np.ndarray
     nonocc: np.ndarray
+    classes: np.ndarray
+
+    @property
+    def stalk_mask(self) -> np.ndarray:
+        """Return the uint8 (H, W) mask of the left view: 255 on stalk pixels, else 0."""
+        return stalk_mask(self.classes)
+
+
+def stalk_mask(classes: np.ndarray) -> np.ndarray:
+    """Return uint8 (H, W): 255 where ``classes`` is STALK, else 0."""
+    return (np.asarray(classes) == STALK).astype(np.uint8) * 255
 
 
 def default_fx_px(width: int) -> float:
@@ -85,16 +117,37 @@ def render_pair(seed: int, index: int, width: int = DEFAULT_WIDTH,
     :return: The StereoSample.
 
     """
+    scene, cam = _scene_camera(seed, index, width, height, fx_px)
+    left, depth_l, classes = render_view_classes(scene, cam)
+    right, depth_r = render_view(scene, cam.shifted(baseline_m))
+    disp_l, disp_r = ((np.where(np.isfinite(z), cam.fx * baseline_m / z, 0)).astype(np.float32)
+                      for z in (depth_l, depth_r))
+    return StereoSample(_to_u8(left), _to_u8(right), disp_l, _nonocc(disp_l, disp_r), classes)
+
+
+def render_left(seed: int, index: int, width: int = DEFAULT_WIDTH,
+                height: int = DEFAULT_HEIGHT, fx_px: float | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """
+    Render only the left view of scene ``index`` of ``seed`` (as render_pair's left).
+
+    :return: (uint8 RGB (H, W, 3), uint8 (H, W) class ids).
+    """
+    scene, cam = _scene_camera(seed, index, width, height, fx_px)
+    left, _, classes = render_view_classes(scene, cam)
+    return _to_u8(left), classes
+
+
+def _to_u8(image: np.ndarray) -> np.ndarray:
+    return np.rint(image * 255).astype(np.uint8)
+
+
+def _scene_camera(seed: int, index: int, width: int, height: int, fx_px: float | None):
+    """Scene ``index`` of ``seed`` and its left camera (principal point at the centre)."""
     fx_px = default_fx_px(width) if fx_px is None else float(fx_px)
     scene = sample_scene(np.random.default_rng([seed, index]))
-    cam = Camera(fx_px, fx_px, (width - 1) / 2, (height - 1) / 2, width, height,
-                 scene.cam_centre, scene.cam_rot)
-    left, depth_l = render_view(scene, cam)
-    right, depth_r = render_view(scene, cam.shifted(baseline_m))
-    disp_l, disp_r = ((np.where(np.isfinite(z), fx_px * baseline_m / z, 0)).astype(np.float32)
-                      for z in (depth_l, depth_r))
-    to_u8 = (lambda im: np.rint(im * 255).astype(np.uint8))
-    return StereoSample(to_u8(left), to_u8(right), disp_l, _nonocc(disp_l, disp_r))
+    return scene, Camera(fx_px, fx_px, (width - 1) / 2, (height - 1) / 2, width, height,
+                         scene.cam_centre, scene.cam_rot)
 
 
 def synthetic_calibration(width: int, height: int, fx_px: float, baseline_m: float,
@@ -125,7 +178,9 @@ def write_synthetic(out_dir: Path, count: int, seed: int = 0, width: int = DEFAU
     calib = synthetic_calibration(width, height, fx_px, baseline_m, {
         'generator': 'sorghum-depth-synth', 'seed': int(seed), 'count': int(count),
         'disp_gt': 'disp_gt/NNNNNN.npy float32 px, left view, 0 = sky',
-        'nonocc': 'nonocc/NNNNNN.png 255 = visible in right view'})
+        'nonocc': 'nonocc/NNNNNN.png 255 = visible in right view',
+        'labels': f'labels/NNNNNN.png {CLASS_TABLE}',
+        'stalk_mask': 'stalk_mask/NNNNNN.png mono8 255 = stalk'})
     bag = _open_bag(bag_path)
     infos = (camera_info(width, height, fx_px, fx_px, calib.cx, calib.cy),
              camera_info(width, height, fx_px, fx_px, calib.cx, calib.cy, baseline_m))
@@ -135,6 +190,8 @@ def write_synthetic(out_dir: Path, count: int, seed: int = 0, width: int = DEFAU
                 s = render_pair(seed, i, width, height, fx_px, baseline_m)
                 name = writer.add_pair(s.left[..., ::-1], s.right[..., ::-1], s.disp_gt_px)
                 writer.write_file(f'nonocc/{name}.png', s.nonocc.astype(np.uint8) * 255)
+                writer.write_file(f'labels/{name}.png', s.classes)
+                writer.write_file(f'stalk_mask/{name}.png', s.stalk_mask)
                 if bag is not None:
                     bag.write_pair(s.left, s.right, BAG_START_NS + i * BAG_PERIOD_NS, infos)
             writer.finish(calib, readme=README)
@@ -151,6 +208,31 @@ def write_synthetic(out_dir: Path, count: int, seed: int = 0, width: int = DEFAU
         if bag is not None:
             bag.__exit__(None, None, None)
     return calib
+
+
+def write_synthetic_paired(out_dir: Path, count: int, seed: int = 0,
+                           width: int = DEFAULT_WIDTH, height: int = DEFAULT_HEIGHT,
+                           fx_px: float | None = None, overwrite: bool = False) -> Path:
+    """
+    Render ``count`` left views into a paired folder for stalk segmentation.
+
+    A/NNNNNN.png is the left RGB image of scene i (as in a stereo dataset of the same
+    seed), B/NNNNNN.png its stalk mask (mono8 0/255), labels/NNNNNN.png its class ids;
+    splits are drawn with ``seed``.
+
+    :return: the paired folder written.
+    """
+    fx_px = default_fx_px(width) if fx_px is None else float(fx_px)
+    with PairedWriter(out_dir, 'mono8', 'stalk_segmentation', overwrite) as writer:
+        for i in range(count):
+            rgb, classes = render_left(seed, i, width, height, fx_px)
+            name = f'{i:06d}'
+            writer.add(name, rgb, stalk_mask(classes))
+            writer.write_png(f'labels/{name}.png', classes)
+        return writer.finish(seed=seed, extra={
+            'source': {'generator': 'sorghum-depth-synth --paired-stalks', 'seed': int(seed),
+                       'width': int(width), 'height': int(height), 'fx': fx_px},
+            'labels': f'labels/NNNNNN.png {CLASS_TABLE}'}, readme=PAIRED_README)
 
 
 def _open_bag(bag_path: Path | None) -> StereoBagWriter | None:
@@ -184,6 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f'baseline in metres (default {DEFAULT_BASELINE_M})')
     p.add_argument('--bag', type=Path, default=None,
                    help='also write a rosbag2 MCAP of the pairs to this new folder')
+    p.add_argument('--paired-stalks', action='store_true',
+                   help='write OUT as a paired folder for stalk segmentation instead: A/ left '
+                   'RGB, B/ stalk mask mono8 0/255, labels/, splits/, paired.yaml (no right '
+                   'views, no --bag)')
     p.add_argument('--overwrite', action='store_true', help='replace an existing dataset')
     return p
 
@@ -197,15 +283,23 @@ def main(argv: list[str] | None = None) -> int:
         if args.width % 64 or args.height % 64:
             print(f'warning: {args.width}x{args.height} is not a multiple of 64; the '
                   'generator needs that (resize before training)', file=sys.stderr)
-        write_synthetic(args.out, args.count, args.seed, args.width, args.height, args.fx,
-                        args.baseline, args.bag, args.overwrite)
+        if args.paired_stalks:
+            if args.bag is not None:
+                raise DatasetError('--bag writes stereo pairs; it does not go with '
+                                   '--paired-stalks')
+            write_synthetic_paired(args.out, args.count, args.seed, args.width, args.height,
+                                   args.fx, args.overwrite)
+        else:
+            write_synthetic(args.out, args.count, args.seed, args.width, args.height, args.fx,
+                            args.baseline, args.bag, args.overwrite)
     except DatasetError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
     except OSError as e:           # a full disk while writing the bag
         print(f'error: cannot write {args.out} or its bag ({e})', file=sys.stderr)
         return 2
-    print(f'wrote {args.count} synthetic pairs to {args.out}'
+    print(f'wrote {args.count} synthetic {"stalk segmentation " * args.paired_stalks}pairs '
+          f'to {args.out}'
           + (f' and bag {args.bag}' if args.bag else ''))
     return 0
 
