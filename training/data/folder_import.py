@@ -12,6 +12,9 @@ sorghum-depth-import SRC -o OUT understands two layouts:
 Pairs are matched by file name; unmatched names are reported. The images must already
 be rectified. Output as for sorghum-depth-extract (left/, right/, calibration.yaml,
 splits/), written to a temporary folder and renamed at the end.
+
+sorghum-depth-import --paired A_DIR B_DIR OUT imports two folders of matching images
+into a paired folder for image translation instead (sorghum-depth-import --paired --help).
 """
 
 import argparse
@@ -177,11 +180,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--size', type=size_wxh, default=None,
                    help='output WIDTHxHEIGHT (calibration is scaled)')
     p.add_argument('--overwrite', action='store_true', help='replace an existing dataset')
+    p.add_argument('--paired', nargs=3, metavar=('A_DIR', 'B_DIR', 'OUT'),
+                   help='import input and target folders with matching names into a paired '
+                   'folder instead (its options: sorghum-depth-import --paired --help)')
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return 0, or 2 with ``error: ...`` on stderr."""
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    if '--paired' in argv:
+        from .paired_import import main as paired_main
+        return paired_main([a for a in argv if a != '--paired'])
     args = build_parser().parse_args(argv)
     try:
         check_selection(args.stride, args.max_pairs)
