@@ -3,9 +3,10 @@
 """
 PatchGAN discriminator and GAN loss (pix2pix, Isola et al. 2017).
 
-The discriminator tells real views from views reconstructed by warping the other view
-with the predicted disparity. It outputs a map of logits (no sigmoid), one per
-70x70 input patch.
+The depth task's discriminator tells real views from views reconstructed by warping the
+other view with the predicted disparity; the translation task's tells real (input,
+target) pairs from (input, translation) pairs, 4 or 6 channels. It outputs a map of
+logits (no sigmoid), one per 70x70 input patch.
 """
 
 from dataclasses import asdict, dataclass
@@ -56,14 +57,21 @@ def _norm(kind: str, channels: int) -> nn.Module:
 
 
 class PatchDiscriminator(nn.Module):
-    """PatchGAN: (B, 3 or 6, H, W) image(s) in [0, 1] -> (B, 1, H', W') patch logits."""
+    """PatchGAN: (B, C, H, W) image(s) in [0, 1] -> (B, 1, H', W') patch logits."""
 
-    def __init__(self, config: DiscriminatorConfig | None = None):
-        """Build the layers of ``config`` (default: the 70x70 PatchGAN of pix2pix)."""
+    def __init__(self, config: DiscriminatorConfig | None = None, in_channels: int = 0):
+        """
+        Build the layers of ``config`` (default: the 70x70 PatchGAN of pix2pix).
+
+        ``in_channels``: C, for a stack of images chosen by the caller (the translation
+        task's input and output, 4 or 6); 0 = the depth task's 3, or 6 when
+        ``config.conditional``.
+        """
         super().__init__()
         self.config = config or DiscriminatorConfig()
         c = self.config.base_channels
-        c_in = 6 if self.config.conditional else 3
+        c_in = in_channels or (6 if self.config.conditional else 3)
+        self.in_channels = c_in
         layers: list[nn.Module] = [nn.Conv2d(c_in, c, 4, 2, 1), nn.LeakyReLU(0.2, True)]
         c_prev = c
         for n in range(1, self.config.num_layers + 1):
