@@ -15,9 +15,14 @@ Layout (``docs/data.md``, "Paired folders")::
 ``GreyToColour`` makes grey-to-colour pairs on the fly from the colour images of a
 stereo dataset folder (its left images) or of a paired folder (its A images), with the
 same reading API as ``PairedDataset``; ``open_paired`` picks one from a folder.
+
+``python -m sorghum_depth_training.data.paired FOLDER [--task grey2colour]`` checks a
+folder as training would open it and prints what it holds (exit 2 and ``error: ...``
+when it is refused).
 """
 
 from pathlib import Path
+import sys
 
 import cv2
 import numpy as np
@@ -332,3 +337,27 @@ def open_paired(spec: Path | str, task: str | None = None) -> 'PairedDataset | G
         return GreyToColour(root)
     raise DatasetError(f'{root}: neither a paired folder ({MANIFEST_FILE}, A/, B/) nor a '
                        f'stereo dataset folder ({CALIBRATION_FILE}, left/, right/)')
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Check a folder as translation training opens it; 0, or 2 with ``error: ...``."""
+    import argparse
+    p = argparse.ArgumentParser(prog='python -m sorghum_depth_training.data.paired',
+                                description='Check a paired folder (or the grey-to-colour '
+                                'pairs of a colour dataset) and print what it holds.')
+    p.add_argument('folder', type=Path, help='paired folder or stereo dataset folder')
+    p.add_argument('--task', default=None, help=f'{GREY2COLOUR}: grey-to-colour pairs')
+    args = p.parse_args(argv)
+    try:
+        pairs = open_paired(args.folder, args.task)
+    except DatasetError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+    print(f'{args.folder}: {type(pairs).__name__}, task {pairs.task}, b_encoding '
+          f'{pairs.b_encoding}, {len(pairs.names("train"))} train + '
+          f'{len(pairs.names("val"))} val pairs')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
