@@ -248,7 +248,13 @@ def load_model(path: str | Path, device: str = 'auto', fp16: bool = False,
             raise ModelLoadError(f'{path}: ONNX Runtime is not installed ({err}); '
                                  'pip install onnxruntime onnx') from err
     else:
-        from . import torch_backend as backend
+        try:
+            from . import torch_backend as backend
+        except ImportError as err:      # the robot install (requirements-robot.txt)
+            raise ModelLoadError(f'{path}: a TorchScript model needs torch, which is not '
+                                 f'installed ({err}); export the model to ONNX '
+                                 '(sorghum-depth-export --format onnx) or install '
+                                 'requirements.txt') from err
     model = backend.load(path, device, fp16, cpu_threads)
     if check:
         model.check()
