@@ -327,27 +327,29 @@ def _setup(case: str, tmp_path, dataset):
     plain = [_plain_pairs(tmp_path), '-o', out, '--fx', '50', '--baseline', '0.1']
     synth = [out, '--count', '2', '--width', '64', '--height', '64']
     return {
-        'extract: not a bag': ('extract', [tmp_path / 'notabag', '-o', out], 'notabag'),
-        'extract: --tolerance nan': ('extract', [bag, '-o', out, '--tolerance', 'nan'],
+        'extract: not a bag': ('data.extract', [tmp_path / 'notabag', '-o', out], 'notabag'),
+        'extract: --tolerance nan': ('data.extract', [bag, '-o', out, '--tolerance', 'nan'],
                                      'tolerance'),
-        'extract: --fx 0': ('extract', [bag, '-o', out, '--fx', '0', '--baseline', '.1'],
+        'extract: --fx 0': ('data.extract', [bag, '-o', out, '--fx', '0', '--baseline', '.1'],
                             '--fx'),
-        'extract: --baseline -1': ('extract', [bag, '-o', out, '--fx', '9', '--baseline', '-1'],
+        'extract: --baseline -1': ('data.extract',
+                                   [bag, '-o', out, '--fx', '9', '--baseline', '-1'],
                                    '--baseline'),
-        'extract: out under a file': ('extract', [bag, '-o', under_file], str(under_file)),
-        'import: --size 0x0': ('folder_import', plain + ['--size', '0x0'], 'size'),
-        'import: --fx inf': ('folder_import', plain + ['--fx', 'inf'], 'fx'),
-        'import: calib.txt not text': ('folder_import', [kitti, '-o', out], 'calib.txt'),
-        'import: out under a file': ('folder_import', [*plain[:1], '-o', under_file,
-                                                       *plain[3:]], str(under_file)),
-        'synth: --fx 0': ('synthetic', synth + ['--fx', '0'], '--fx'),
-        'synth: --fx nan': ('synthetic', synth + ['--fx', 'nan'], '--fx'),
-        'synth: --baseline nan': ('synthetic', synth + ['--baseline', 'nan'], '--baseline'),
-        'synth: out under a file': ('synthetic', [under_file, *synth[1:]], str(under_file)),
-        'synth: --bag under a file': ('synthetic', synth + ['--bag', under_file],
+        'extract: out under a file': ('data.extract', [bag, '-o', under_file], str(under_file)),
+        'import: --size 0x0': ('data.folder_import', plain + ['--size', '0x0'], 'size'),
+        'import: --fx inf': ('data.folder_import', plain + ['--fx', 'inf'], 'fx'),
+        'import: calib.txt not text': ('data.folder_import', [kitti, '-o', out], 'calib.txt'),
+        'import: out under a file': ('data.folder_import', [*plain[:1], '-o', under_file,
+                                                            *plain[3:]], str(under_file)),
+        'synth: --fx 0': ('data.synthetic', synth + ['--fx', '0'], '--fx'),
+        'synth: --fx nan': ('data.synthetic', synth + ['--fx', 'nan'], '--fx'),
+        'synth: --baseline nan': ('data.synthetic', synth + ['--baseline', 'nan'], '--baseline'),
+        'synth: out under a file': ('data.synthetic', [under_file, *synth[1:]], str(under_file)),
+        'synth: --bag under a file': ('data.synthetic', synth + ['--bag', under_file],
                                       str(under_file)),
-        'synth: --seed -1': ('synthetic', synth + ['--seed', '-1'], '--seed'),
-        'extract: --start 1e300': ('extract', [bag, '-o', out, '--start', '1e300'], '--start'),
+        'synth: --seed -1': ('data.synthetic', synth + ['--seed', '-1'], '--seed'),
+        'extract: --start 1e300': ('data.extract', [bag, '-o', out, '--start', '1e300'],
+                                   '--start'),
     }[case]
 
 
@@ -367,14 +369,14 @@ def test_data_tools_bad_input(dataset, tmp_path, case):
     assert sorted(p.name for p in tmp_path.iterdir()) == before, 'partial output left'
 
 
-@pytest.mark.parametrize('module', ['extract', 'folder_import', 'synthetic'])
+@pytest.mark.parametrize('module', ['data.extract', 'data.folder_import', 'data.synthetic'])
 def test_data_tools_on_a_full_disk_leave_nothing(dataset, tmp_path, module):
     out = tmp_path / 'out'
-    args = {'extract': [dataset[1], '-o', out],
-            'folder_import': [_plain_pairs(tmp_path), '-o', out, '--fx', '50',
-                              '--baseline', '0.1'],
-            'synthetic': [out, '--count', '2', '--width', '64', '--height', '64', '--bag',
-                          tmp_path / 'bag']}[module]
+    args = {'data.extract': [dataset[1], '-o', out],
+            'data.folder_import': [_plain_pairs(tmp_path), '-o', out, '--fx', '50',
+                                   '--baseline', '0.1'],
+            'data.synthetic': [out, '--count', '2', '--width', '64', '--height', '64', '--bag',
+                               tmp_path / 'bag']}[module]
     before = sorted(p.name for p in tmp_path.iterdir())
     _assert_error(_cli(module, *args, file_limit_bytes=4000), 'write')
     assert sorted(p.name for p in tmp_path.iterdir()) == before, 'partial output left'
