@@ -37,7 +37,7 @@ def test_colcon_build_installs_an_ament_python_package(tmp_path):
     marker = prefix / 'share' / 'ament_index' / 'resource_index' / 'packages' / 'sorghum_depth'
     assert marker.is_file()
     site = next(prefix.glob('lib/python3*/site-packages'))
-    assert (site / 'sorghum_depth_training' / 'step.py').is_file()
+    assert (site / 'sorghum_depth_training' / 'loop' / 'step.py').is_file()
     assert not (site / 'test').exists() and not (site / 'training').exists()
     env = {**os.environ, 'PYTHONPATH': str(site)}
     helped = subprocess.run([sys.executable, str(script), '--help'], env=env,
