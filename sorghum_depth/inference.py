@@ -78,19 +78,24 @@ def check_metadata(path: Path, metadata: object) -> dict:
     if not isinstance(metadata, dict) or \
             not str(metadata.get('format', '')).startswith('sorghum_depth.model/'):
         raise ModelLoadError(f'{path}: no sorghum_depth metadata.json inside the model')
+    if metadata.get('task', 'depth') != 'depth':
+        raise ModelLoadError(f"{path}: a {metadata['task']} model, not a depth model (metadata "
+                             f"task {metadata['task']!r}); give it as translation_model_path "
+                             '(--translation-model), a depth model as model_path (--model)')
     problems = metadata_problems(metadata)
     if problems:
         raise ModelLoadError(f'{path}: ' + '; '.join(problems))
     return metadata
 
 
-def read_metadata(path: Path, text: str, hash_key: str, weights_hash: Callable[[], str]
-                  ) -> dict:
+def read_metadata(path: Path, text: str, hash_key: str, weights_hash: Callable[[], str],
+                  check: Callable[[Path, object], dict] = check_metadata) -> dict:
     """
     Parse and check the metadata.json ``text`` of a model file; compare its weights hash.
 
     ``weights_hash`` computes the loaded weights' hash; it runs only when the metadata
-    holds ``hash_key`` (exports older than the hash have none).
+    holds ``hash_key`` (exports older than the hash have none). ``check`` checks the
+    parsed dict (``check_metadata``: a depth model's; translation models have their own).
 
     :raises ModelLoadError: no or bad sorghum_depth metadata, or weights that changed.
     """
@@ -98,7 +103,7 @@ def read_metadata(path: Path, text: str, hash_key: str, weights_hash: Callable[[
         metadata = json.loads(text)
     except json.JSONDecodeError:
         metadata = {}
-    check_metadata(path, metadata)
+    check(path, metadata)
     expected = metadata.get(hash_key)
     if expected is not None and weights_hash() != expected:
         raise ModelLoadError(f'{path}: the weights do not match the hash in its metadata '

@@ -57,6 +57,23 @@ def _image(header, shape: tuple[int, int], encoding: str, payload: tuple[np.ndar
                  is_bigendian=0, step=step, data=data)
 
 
+def image8(header, pixels: np.ndarray):
+    """
+    Build a mono8 (``pixels`` (H, W)) or rgb8 ((H, W, 3)) Image; payload a view if possible.
+
+    :raises ValueError: ``pixels`` is not uint8 (H, W) or (H, W, 3).
+    """
+    if pixels.dtype != np.uint8 or not (pixels.ndim == 2 or
+                                        (pixels.ndim == 3 and pixels.shape[2] == 3)):
+        raise ValueError(f'expected uint8 (H, W) or (H, W, 3), got {pixels.dtype} '
+                         f'{pixels.shape}')
+    pixels = np.ascontiguousarray(pixels)
+    channels = 1 if pixels.ndim == 2 else 3
+    return Image(header=header, height=pixels.shape[0], width=pixels.shape[1],
+                 encoding='mono8' if channels == 1 else 'rgb8', is_bigendian=0,
+                 step=pixels.shape[1] * channels, data=pixels.reshape(-1))
+
+
 def pinhole_info(header, shape: tuple[int, int], fx_px: float):
     """Build the CameraInfo of an ideal pinhole (principal point at the centre, no distortion)."""
     h, w = shape

@@ -131,22 +131,18 @@ def _read(path: Path) -> tuple[onnx.ModelProto, dict]:
     return model, metadata
 
 
-def load(path: Path, device: str, fp16: bool, cpu_threads: int,
-         optimization: str = 'all', spinning: bool = False) -> OnnxDepthModel:
+def make_session(model: onnx.ModelProto, path: Path, device: str, fp16: bool,
+                 cpu_threads: int, optimization: str = 'all', spinning: bool = False
+                 ) -> tuple[ort.InferenceSession, str]:
     """
-    Load ``model.onnx`` into an ONNX Runtime session (``inference.load_model``'s backend).
+    Return (ONNX Runtime session of ``model``, device name); arguments as for ``load``.
 
-    :param optimization: ORT graph optimisation level: disable, basic, extended or all.
-    :param spinning: let idle intra-op threads spin (ORT's own default). Off here: on a
-        small CPU shared with the node's other threads and other processes, spinning
-        threads took the cores the forward needed (measured on 2 loaded cores, 640x480:
-        forward p50 62-81 ms without spinning against 104-129 ms with it).
+    Shared by depth models (``load``) and translation models (``translation``).
+
     :raises DeviceError: ``device`` is malformed, or CUDA without a CUDA provider.
-    :raises ModelLoadError: missing or unreadable file, no or bad metadata, altered
-        weights, or a session that cannot be created.
+    :raises ModelLoadError: a session that cannot be created.
     """
     name, providers = _providers(device, fp16)
-    model, metadata = _read(path)
     options = ort.SessionOptions()
     options.intra_op_num_threads = max(cpu_threads, 0)
     options.inter_op_num_threads = 1
@@ -161,5 +157,27 @@ def load(path: Path, device: str, fp16: bool, cpu_threads: int,
     if name != 'cpu' and 'CUDAExecutionProvider' not in used:
         raise DeviceError(f"device '{device}': the CUDA provider did not start "
                           f"(providers in use: {', '.join(used)})")
+    return session, name
+
+
+def load(path: Path, device: str, fp16: bool, cpu_threads: int,
+         optimization: str = 'all', spinning: bool = False) -> OnnxDepthModel:
+    """
+    Load ``model.onnx`` into an ONNX Runtime session (``inference.load_model``'s backend).
+
+    :param optimization: ORT graph optimisation level: disable, basic, extended or all.
+    :param spinning: let idle intra-op threads spin (ORT's own default). Off here: on a
+        small CPU shared with the node's other threads and other processes, spinning
+        threads took the cores the forward needed (measured on 2 loaded cores, 640x480:
+        forward p50 62-81 ms without spinning against 104-129 ms with it).
+    :raises DeviceError: ``device`` is malformed, or CUDA without a CUDA provider.
+    :raises ModelLoadError: missing or unreadable file, no or bad metadata, altered
+        weights, or a session that cannot be created.
+    """
+    _providers(device, fp16)        # a bad device is named before the file is read
+    model, metadata = _read(path)
+    session, name = make_session(model, path, device, fp16, cpu_threads, optimization,
+                                 spinning)
+    used = session.get_providers()
     use_fp16 = fp16 and 'TensorrtExecutionProvider' in used
     return OnnxDepthModel(session, metadata, name, use_fp16, str(path), providers=used)

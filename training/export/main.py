@@ -16,13 +16,12 @@ typical use:
 """
 
 import argparse
-import io
 import json
 import math
 import os
 from pathlib import Path
 import sys
-import tempfile
+from types import SimpleNamespace
 
 import numpy as np
 from sorghum_depth.inference import load_model, ModelLoadError, weights_sha256
@@ -30,10 +29,9 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from .files import METADATA_FILE, temp_beside, write_torchscript  # noqa: F401 (tests)
 from ..loop.checkpoint import CheckpointError, load_checkpoint
 from ..nets.generator import Generator, GeneratorConfig
-
-METADATA_FILE = 'metadata.json'
 
 
 class _FullResolution(nn.Module):
@@ -142,8 +140,13 @@ def check_geometry(state: dict) -> None:
                               'positive value (check calibration.yaml of the dataset)')
 
 
-def _build(checkpoint: Path, post_process: bool):
-    """Return (metadata, eager module, scripted module) of ``checkpoint`` (or a model.ts)."""
+def _build(checkpoint: Path, post_process: bool) -> SimpleNamespace:
+    """
+    Return what ``write_checked`` needs to export ``checkpoint`` (or a model.ts).
+
+    A namespace of metadata, eager and scripted modules and the kind's ``compare``,
+    ``to_onnx`` and ``describe``: depth here, translation in ``translate_export``.
+    """
     if checkpoint.suffix == '.ts':
         from .onnx_export import ConvertError, generator_from_torchscript
         try:
@@ -151,18 +154,35 @@ def _build(checkpoint: Path, post_process: bool):
         except ConvertError as err:
             raise ExportError(str(err)) from err
     else:
-        gen, meta = _from_checkpoint(checkpoint, post_process)
+        state = load_checkpoint(checkpoint)
+        if state.get('train_config', {}).get('task', 'depth') != 'depth':
+            from .translate_export import build_from_state, is_translate
+            if not is_translate(state):
+                raise ExportError(f"unknown task {state['train_config']['task']!r} "
+                                  "(expected 'depth' or 'translate')")
+            return build_from_state(state)
+        gen, meta = _from_checkpoint(state, post_process)
     meta.pop('weights_sha256', None)
     h, w = meta['input_height'], meta['input_width']
     eager = ExportedDepth(_FullResolution(gen.eval()), h, w, post_process)
     scripted = torch.jit.script(ExportedDepth(trace_generator(gen, h, w), h, w, post_process))
     meta['weights_sha256'] = weights_sha256(scripted)
-    return meta, eager, scripted
+    return SimpleNamespace(meta=meta, eager=eager, scripted=scripted, compare=compare,
+                           to_onnx=_depth_onnx, describe=_describe, unit=' px')
 
 
-def _from_checkpoint(checkpoint: Path, post_process: bool) -> tuple[Generator, dict]:
-    """Return (eval generator, metadata) of a training checkpoint; ExportError if unusable."""
-    state = load_checkpoint(checkpoint)
+def _depth_onnx(eager: nn.Module, meta: dict):
+    from .onnx_export import to_onnx
+    return to_onnx(eager, meta)
+
+
+def _describe(path: Path, meta: dict, diff: float) -> str:
+    return (f"exported {path} ({meta['input_width']}x{meta['input_height']}, baseline "
+            f"{meta['baseline_m']:.3f} m); max |exported - eager| = {diff:.2e} px")
+
+
+def _from_checkpoint(state: dict, post_process: bool) -> tuple[Generator, dict]:
+    """Return (eval generator, metadata) of a depth checkpoint; ExportError if unusable."""
     check_geometry(state)
     # the checkpoint holds every weight: no need for the ImageNet weights package here
     try:
@@ -202,47 +222,6 @@ def compare(path: Path, eager: nn.Module, meta: dict, onnx: bool = False) -> flo
     return max_diff
 
 
-def _write(path: Path, scripted: torch.jit.ScriptModule, meta: dict) -> None:
-    """
-    Write the TorchScript file through Python file I/O.
-
-    ``torch.jit.save`` to a path aborts the whole process when a write fails (the error
-    is thrown in its writer's destructor), so the archive is built in memory.
-    """
-    buffer = io.BytesIO()
-    torch.jit.save(scripted, buffer, _extra_files={METADATA_FILE: json.dumps(meta, indent=2)})
-    with open(path, 'wb') as f:
-        f.write(buffer.getbuffer())
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _temp_beside(out: Path) -> Path:
-    """
-    Create an empty hidden temporary file ``.NAME.PID.*.tmp`` beside ``out``.
-
-    Such files of exports that were killed (their process is gone) are removed first.
-    """
-    for stale in out.parent.glob(f'.{out.name}.*.tmp'):
-        pid = stale.name[len(out.name) + 2:].split('.', 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            stale.unlink(missing_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f'.{out.name}.{os.getpid()}.', suffix='.tmp',
-                                dir=out.parent)
-    os.close(fd)
-    return Path(name)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except PermissionError:          # another user's process
-        return True
-    except (OSError, OverflowError):
-        return False
-    return True
-
-
 FORMATS = ('ts', 'onnx', 'both')
 
 
@@ -272,64 +251,81 @@ def output_paths(out: Path, fmt: str) -> dict[str, Path]:
 
 def export(checkpoint: Path, out: Path, post_process: bool = False,
            tolerance_px: float = math.inf, fmt: str = 'ts',
-           diffs: dict | None = None) -> tuple[dict, float]:
+           diffs: dict | None = None, lines: list | None = None) -> tuple[dict, float]:
     """
     Write ``out`` (TorchScript and/or ONNX, with metadata) from ``checkpoint``, checked.
 
-    Each file is written beside its final name under a temporary name, loaded back as the
-    robot loads it, its metadata and its output compared against the eager generator (at
-    the training size and at another size, post-processing on and off); only when every
-    file passes do they replace their final names. On any failure (a full disk included)
-    no output is touched and no temporary file stays.
+    A depth checkpoint gives a depth model, a ``task: translate`` one a translation
+    model (``translate_export``); files are written by ``write_checked``.
 
     :param fmt: 'ts', 'onnx' or 'both' (see ``output_paths``).
-    :param diffs: if given, filled with {path: largest |exported - eager| in px}.
-    :returns: (TorchScript metadata, largest absolute difference in px over the files).
+    :param diffs: if given, filled with {path: largest |exported - eager|}.
+    :param lines: if given, gets one printable line per file written.
+    :returns: (TorchScript metadata, largest absolute difference over the files).
     :raises CheckpointError: unreadable checkpoint.
     :raises ExportError: unusable checkpoint, bad output name, an output that cannot be
         written, or a difference above ``tolerance_px`` (the message gives it).
     """
     paths = output_paths(Path(out), fmt)
-    meta, eager, scripted = _build(Path(checkpoint), post_process)
-    files = {}
+    built = _build(Path(checkpoint), post_process)
+    found = write_checked(paths, built, tolerance_px)
+    if diffs is not None:
+        diffs.update(found)
+    if lines is not None:
+        lines += [built.describe(path, built.meta, diff) for path, diff in found.items()]
+    return built.meta, max(found.values())
+
+
+def write_checked(paths: dict[str, Path], built: SimpleNamespace,
+                  tolerance: float = math.inf) -> dict[Path, float]:
+    """
+    Write the files of ``paths`` ({format: path}) from ``built`` (``_build``), checked.
+
+    Each file is written beside its final name under a temporary name, loaded back as the
+    robot loads it, its metadata and its output compared against the eager module (at
+    the training size and at another size; depth: post-processing on and off); only when
+    every file passes do they replace their final names. On any failure (a full disk
+    included) no output is touched and no temporary file stays.
+
+    :returns: {path: largest |exported - eager|} (px for depth, [0, 1] for translation).
+    :raises ExportError: an output that cannot be written, does not load, or differs by
+        more than ``tolerance`` (ToleranceError).
+    """
+    meta, files = built.meta, {}
     if 'ts' in paths:
-        files[paths['ts']] = (lambda p: _write(p, scripted, meta), meta)
+        files[paths['ts']] = (lambda p: write_torchscript(p, built.scripted, meta), meta)
     if 'onnx' in paths:
-        from .onnx_export import to_onnx, write_onnx
+        from .onnx_export import write_onnx
         onnx_meta = dict(meta)
-        proto = to_onnx(eager, onnx_meta)
+        proto = built.to_onnx(built.eager, onnx_meta)
         files[paths['onnx']] = (lambda p: write_onnx(p, proto), onnx_meta)
     temps, found = {}, {}
     try:
         for path, (writer, file_meta) in files.items():
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                temps[path] = _temp_beside(path)
+                temps[path] = temp_beside(path)
                 writer(temps[path])
             except OSError as err:
                 raise ExportError(f'{path}: cannot write the model ({err})') from err
-            diff = found[path] = compare(temps[path], eager, file_meta,
-                                         onnx=path.suffix.lower() == '.onnx')
-            if not diff <= tolerance_px:
+            diff = found[path] = built.compare(temps[path], built.eager, file_meta,
+                                               onnx=path.suffix.lower() == '.onnx')
+            if not diff <= tolerance:
                 raise ToleranceError(f'exported model {path.name} differs from eager by '
-                                     f'{diff:.2e} px (tolerance {tolerance_px:.2e} px); '
+                                     f'{diff:.2e}{built.unit} (tolerance {tolerance:.2e}'
+                                     f'{built.unit}); '
                                      f'{" and ".join(map(str, files))} left as it was')
         while temps:
             path, tmp = temps.popitem()
-            _replace(tmp, path)
+            try:
+                os.replace(tmp, path)
+            except OSError as err:
+                raise ExportError(f'{path}: cannot replace it with the new model '
+                                  f'({err})') from err
     finally:
         for tmp in temps.values():
             tmp.unlink(missing_ok=True)
-    if diffs is not None:
-        diffs.update(found)
-    return meta, max(found.values())
-
-
-def _replace(tmp: Path, out: Path) -> None:
-    try:
-        os.replace(tmp, out)
-    except OSError as err:
-        raise ExportError(f'{out}: cannot replace it with the new model ({err})') from err
+    return found
 
 
 def _tolerance(text: str) -> float:
@@ -355,22 +351,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--post-process', action='store_true',
                    help='flip post-processing on by default (2x compute, fewer edge artefacts)')
     p.add_argument('--tolerance', type=_tolerance, default=1e-3,
-                   help='largest allowed |exported - eager| in px (default 1e-3); a larger '
-                   'difference leaves OUT as it was')
+                   help='largest allowed |exported - eager| (default 1e-3): px for depth, '
+                   'output units in [0, 1] for translation; a larger difference leaves OUT '
+                   'as it was')
     args = p.parse_args(argv)
-    diffs = {}
+    lines = []
     try:
-        meta, _ = export(args.checkpoint, args.out, args.post_process, args.tolerance,
-                         args.fmt, diffs)
+        export(args.checkpoint, args.out, args.post_process, args.tolerance, args.fmt,
+               lines=lines)
     except (CheckpointError, ExportError) as err:
         print(f'error: {args.checkpoint}: cannot export: {err}', file=sys.stderr)
         return 1 if isinstance(err, ToleranceError) else 2
     except ImportError as err:
         print(f'error: --format {args.fmt} needs onnx and onnxscript ({err})', file=sys.stderr)
         return 2
-    for path, diff in diffs.items():
-        print(f"exported {path} ({meta['input_width']}x{meta['input_height']}, baseline "
-              f"{meta['baseline_m']:.3f} m); max |exported - eager| = {diff:.2e} px")
+    print('\n'.join(lines))
     return 0
 
 

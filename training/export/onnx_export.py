@@ -57,8 +57,7 @@ def to_onnx(eager: nn.Module, meta: dict) -> onnx.ModelProto:
     Export ``eager`` (an ``ExportedDepth``) with the dynamo exporter; metadata inside.
 
     ``meta`` gets ``onnx_weights_sha256`` and ``onnx_opset`` (in place) and is stored as
-    the ``metadata_props`` entry ``metadata.json``. A copy of ``eager`` is exported, so
-    that the exporter cannot alter the modules the TorchScript file and the check use.
+    the ``metadata_props`` entry ``metadata.json``.
     """
     batch = torch.export.Dim('batch', min=1, max=64)
     height = torch.export.Dim('height', min=2, max=MAX_SIDE)
@@ -66,16 +65,31 @@ def to_onnx(eager: nn.Module, meta: dict) -> onnx.ModelProto:
     example = (torch.rand(2, 3, meta['input_height'] + 7, meta['input_width'] + 9,
                           generator=torch.Generator().manual_seed(0)),
                torch.tensor(-1, dtype=torch.int64))
+    return export_program(OnnxDepth(eager), example, ({0: batch, 2: height, 3: width}, None),
+                          list(INPUTS), ['disparity'], meta)
+
+
+def export_program(module: nn.Module, example: tuple, dynamic_shapes: tuple,
+                   input_names: list[str], output_names: list[str], meta: dict
+                   ) -> onnx.ModelProto:
+    """
+    Export ``module`` with the dynamo exporter at opset ``OPSET``; ``meta`` stored inside.
+
+    A copy of ``module`` is exported, so that the exporter cannot alter the modules the
+    TorchScript file and the check use. ``meta`` gets ``onnx_weights_sha256`` and
+    ``onnx_opset`` (in place) and is stored as the ``metadata_props`` entry
+    ``metadata.json``; the exporter's stack traces (90 % of the file) are dropped.
+    """
     quiet = io.StringIO()
     with warnings.catch_warnings(), contextlib.redirect_stdout(quiet), \
             _quiet_logger('torch.onnx'), _quiet_logger('torch.export'):
         warnings.simplefilter('ignore')
         program = torch.onnx.export(
-            OnnxDepth(copy.deepcopy(eager).eval()), example, dynamo=True, opset_version=OPSET,
-            dynamic_shapes=({0: batch, 2: height, 3: width}, None), input_names=list(INPUTS),
-            output_names=['disparity'], verbose=False)
+            copy.deepcopy(module).eval(), example, dynamo=True, opset_version=OPSET,
+            dynamic_shapes=dynamic_shapes, input_names=input_names,
+            output_names=output_names, verbose=False)
     model = program.model_proto
-    for graph in graphs(model.graph):      # the exporter's stack traces: 90 % of the file
+    for graph in graphs(model.graph):
         for node in graph.node:
             del node.metadata_props[:]
             node.doc_string = ''
@@ -127,9 +141,15 @@ def generator_from_torchscript(path: Path, post_process: bool) -> tuple[nn.Modul
             warnings.simplefilter('ignore', DeprecationWarning)
             module = torch.jit.load(str(path), map_location='cpu', _extra_files=extra)
         meta = json.loads(extra[METADATA_FILE])
+        if meta.get('task', 'depth') != 'depth':
+            raise ConvertError(f"{path}: a {meta['task']} model; only depth models are "
+                               'converted: export it again from its training checkpoint '
+                               '(--format onnx or both)')
         gen = Generator(GeneratorConfig(**{**meta['generator'], 'pretrained': False}))
         saved = module.state_dict()
         gen.load_state_dict({k: saved[f'generator.generator.{k}'] for k in gen.state_dict()})
+    except ConvertError:
+        raise
     except (RuntimeError, ValueError, KeyError, TypeError) as err:
         raise ConvertError(f'{path}: not a sorghum_depth TorchScript export to convert '
                            f'({type(err).__name__}: {err})') from err
