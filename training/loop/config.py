@@ -18,7 +18,9 @@ import yaml
 
 from ..nets.discriminator import DiscriminatorConfig
 from ..nets.generator import GeneratorConfig
+from ..nets.translator import TranslatorConfig
 from ..objectives.depth import LossConfig
+from ..objectives.translate import TranslateLossConfig
 
 
 class ConfigError(ValueError):
@@ -69,6 +71,36 @@ class AugmentConfig:
     colour: tuple[float, float] = (0.8, 1.2)
 
 
+@dataclass
+class TranslateConfig:
+    """
+    The ``task: translate`` run: pix2pix on paired images (see ``docs/translation.md``).
+
+    ``data``: a paired folder (A/, B/, splits/, paired.yaml), or with ``source:
+    grey2colour`` any stereo dataset folder (grey left image -> its colour); empty = the
+    one folder of ``data.dirs`` (``--data``). Images are resized to ``height`` x
+    ``width`` (multiples of 32); training samples are first resized to ``jitter`` times
+    that size and randomly cropped back, and flipped left-right with ``flip_prob``, the
+    same crop and flip for input and target (pix2pix's random jitter). The
+    discriminator's defaults are pix2pix's 70x70 PatchGAN (64 channels, full size).
+    """
+
+    data: str = ''
+    source: str = 'paired'
+    height: int = 256
+    width: int = 256
+    jitter: float = 1.125
+    flip_prob: float = 0.5
+    generator: TranslatorConfig = field(default_factory=TranslatorConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    loss: TranslateLossConfig = field(default_factory=TranslateLossConfig)
+
+
+# pix2pix's optimiser for both networks, the optim defaults of a translate run.
+PIX2PIX_OPTIM = {'lr_g': 2e-4, 'lr_d': 2e-4, 'betas_g': [0.5, 0.999],
+                 'betas_d': [0.5, 0.999], 'decay_at': 0.0}
+
+
 def _recipe_generator() -> GeneratorConfig:
     return GeneratorConfig(encoder='efficientnet_lite0')
 
@@ -86,15 +118,18 @@ class TrainConfig:
     ``docs/training.md``): an ImageNet-pretrained EfficientNet-Lite0 encoder, stereo
     hints, the PatchGAN at 32 channels on half-size views, 128x416, batch 4. The network
     dataclasses keep the published shapes as their own defaults (the from-scratch U-Net,
-    pix2pix's 64-channel PatchGAN).
+    pix2pix's 64-channel PatchGAN). ``task``: 'depth' (this recipe) or 'translate' (the
+    ``translate`` section; its optim defaults are pix2pix's, ``PIX2PIX_OPTIM``).
     """
 
+    task: str = 'depth'
     data: DataConfig = field(default_factory=DataConfig)
     generator: GeneratorConfig = field(default_factory=_recipe_generator)
     discriminator: DiscriminatorConfig = field(default_factory=_recipe_discriminator)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    translate: TranslateConfig = field(default_factory=TranslateConfig)
     batch_size: int = 4
     epochs: int = 100
     max_steps: int = 0
@@ -237,9 +272,18 @@ RANGES = {
     'generator.init_disp_frac': '> 0', 'generator.image_mean': 'finite',
     'generator.image_std': '> 0', 'discriminator.base_channels': '>= 1',
     'discriminator.num_layers': '>= 1', 'discriminator.downsample': '>= 1',
+    'translate.height': '>= 1', 'translate.width': '>= 1', 'translate.jitter': '> 0',
+    'translate.flip_prob': 'in [0, 1]', 'translate.loss.lambda_rec': '>= 0',
+    'translate.loss.gan_weight': '>= 0', 'translate.generator.base_channels': '>= 1',
+    'translate.generator.in_channels': '>= 1', 'translate.generator.out_channels': '>= 1',
+    'translate.generator.dropout': 'in [0, 1)', 'translate.discriminator.base_channels': '>= 1',
+    'translate.discriminator.num_layers': '>= 1', 'translate.discriminator.downsample': '>= 1',
 }
 CHOICES = {'clock': ('wall', 'cpu'), 'loss.gan_mode': ('lsgan', 'vanilla'),
-           'discriminator.norm': ('instance', 'none')}
+           'discriminator.norm': ('instance', 'none'), 'task': ('depth', 'translate'),
+           'translate.source': ('paired', 'grey2colour'),
+           'translate.loss.kind': ('l1', 'ce'), 'translate.loss.gan_mode': ('lsgan', 'vanilla'),
+           'translate.discriminator.norm': ('instance', 'none')}
 LOW_HIGH = ('augment.gamma', 'augment.brightness', 'augment.colour')
 
 
@@ -265,6 +309,8 @@ def check_ranges(cfg: TrainConfig) -> None:
         low, high = _lookup(values, key)
         if low > high:
             raise ConfigError(f'config key "{key}": [low, high] with low > high: {[low, high]}')
+    if cfg.task == 'translate':
+        _check_translate(cfg.translate)
     gen = cfg.generator
     if not gen.init_disp_frac < gen.max_disp_frac:
         raise ConfigError('config key "generator.init_disp_frac" must be below '
@@ -273,6 +319,22 @@ def check_ranges(cfg: TrainConfig) -> None:
     if cfg.data.height % divisor or cfg.data.width % divisor:
         raise ConfigError(f'data.height and data.width must be multiples of {divisor}, '
                           f'got {cfg.data.height}x{cfg.data.width}')
+
+
+def _check_translate(tr: TranslateConfig) -> None:
+    """Refuse translate settings that cannot work together (ConfigError naming the keys)."""
+    divisor = tr.generator.divisor
+    if tr.height % divisor or tr.width % divisor:
+        raise ConfigError(f'translate.height and translate.width must be multiples of '
+                          f'{divisor}, got {tr.height}x{tr.width}')
+    if tr.jitter < 1:
+        raise ConfigError(f'config key "translate.jitter": must be >= 1, got {tr.jitter!r}')
+    if tr.loss.kind == 'ce' and tr.generator.out_channels != 1:
+        raise ConfigError('translate.loss.kind ce needs a mask target: '
+                          'translate.generator.out_channels must be 1')
+    if tr.source == 'grey2colour' and tr.generator.out_channels != 3:
+        raise ConfigError('translate.source grey2colour needs '
+                          'translate.generator.out_channels: 3')
 
 
 def load_config(path: Path | None = None, overrides: list[str] = ()) -> TrainConfig:
@@ -289,6 +351,11 @@ def load_config(path: Path | None = None, overrides: list[str] = ()) -> TrainCon
                           f'not a {type(values).__name__}')
     for override in overrides:
         apply_override(values, override)
+    if values.get('task') == 'translate':
+        optim = values.get('optim') or {}
+        if not isinstance(optim, dict):
+            raise ConfigError('config section "optim" must be a mapping')
+        values = {**values, 'optim': {**PIX2PIX_OPTIM, **optim}}
     cfg = from_dict(TrainConfig, values)
     check_ranges(cfg)
     return cfg

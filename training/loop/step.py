@@ -3,8 +3,10 @@
 """
 One adversarial training step: discriminator update, then generator update.
 
-Follows pix2pix: the discriminator learns on detached reconstructions first, then the
-generator learns against the updated discriminator with its weights frozen.
+Follows pix2pix: the discriminator learns on detached fakes first (depth: views rebuilt
+by warping; translation: generated outputs), then the generator learns against the
+updated discriminator with its weights frozen. ``train_step`` is the depth task's,
+``translate_step`` the translation task's.
 """
 
 from dataclasses import dataclass
@@ -13,6 +15,7 @@ import torch
 from torch import nn
 
 from ..nets.discriminator import PatchDiscriminator
+from ..objectives import translate as translate_objective
 from ..objectives.depth import (discriminator_losses, generator_losses, LossConfig,
                                 reconstruct_views)
 
@@ -78,6 +81,45 @@ def train_step(models: StepModels, left: torch.Tensor, right: torch.Tensor,
     models.opt_g.zero_grad(set_to_none=True)
     with autocast:
         g_losses = generator_losses(left, right, disps, disc, cfg, fakes, hints)
+    g_losses['generator'].backward()
+    models.opt_g.step()
+    if disc is not None:
+        set_requires_grad(disc, True)
+    out = {k: float(v.detach()) for k, v in {**g_losses, **d_losses}.items()}
+    out['total'] = out['generator'] + out['discriminator']
+    return out
+
+
+def translate_step(models: StepModels, image_a: torch.Tensor, target_b: torch.Tensor,
+                   cfg: translate_objective.TranslateLossConfig,
+                   amp: bool = False) -> dict[str, float]:
+    """
+    Run one translation step on inputs (B, 3, H, W) and targets (B, C, H, W) in [-1, 1].
+
+    ``models.generator`` returns the translator's pre-tanh logits (``LogitsView``). The
+    discriminator is updated first on (input, target) against (input, output detached),
+    then the generator; with ``cfg.gan_weight`` 0 there is no discriminator step. Returns
+    the named losses as floats; ``total = generator + discriminator``. ``amp`` as in
+    ``train_step``.
+    """
+    autocast = torch.autocast(image_a.device.type, dtype=torch.bfloat16,
+                              enabled=amp and image_a.device.type == 'cuda')
+    with autocast:
+        logits = models.generator(image_a)
+    disc = models.discriminator if cfg.gan_weight > 0 else None
+    d_losses = {'discriminator': image_a.new_zeros(())}
+    if disc is not None:
+        set_requires_grad(disc, True)
+        models.opt_d.zero_grad(set_to_none=True)
+        with autocast:
+            d_losses = translate_objective.discriminator_losses(
+                disc, image_a, target_b, torch.tanh(logits), cfg)
+        d_losses['discriminator'].backward()
+        models.opt_d.step()
+        set_requires_grad(disc, False)
+    models.opt_g.zero_grad(set_to_none=True)
+    with autocast:
+        g_losses = translate_objective.generator_losses(image_a, target_b, logits, disc, cfg)
     g_losses['generator'].backward()
     models.opt_g.step()
     if disc is not None:

@@ -91,6 +91,11 @@ class RunLogger:
         bottom = np.hstack([rgb(left_est), rgb(right_est)])
         self.writer.add_image('panel', np.vstack([top, bottom]), step, dataformats='HWC')
 
+    def image(self, name: str, image_rgb: np.ndarray, step: int) -> None:
+        """Log an RGB uint8 (H, W, 3) image as ``name``."""
+        if self.enabled:
+            self.writer.add_image(name, image_rgb, step, dataformats='HWC')
+
     def close(self) -> None:
         """Flush and close the writers."""
         if self.enabled:

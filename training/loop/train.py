@@ -13,6 +13,10 @@ typical runs:
   sorghum-depth-train --config config/train.yaml --data data/field1 --set loss.w_gan=0
   sorghum-depth-train --out runs/field --resume          # continue runs/field exactly
   torchrun --nproc_per_node 4 -m sorghum_depth_training.loop.train --data ... --out ...
+
+With task: translate (config/translate_stalks.yaml, config/translate_grey2colour.yaml) it
+trains pix2pix on a paired folder instead (docs/translation.md):
+  sorghum-depth-train --config config/translate_stalks.yaml --data data/stalks --out runs/s
 """
 
 import argparse
@@ -26,7 +30,8 @@ import yaml
 
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import ConfigError, load_config
-from .trainer import Trainer, TrainingError
+from .trainer import TrainingError
+from .translate_trainer import make_trainer
 from ..cli_types import folder_problem
 from ..data.dataset_dir import DatasetError
 from ..nets.encoders import EncoderError
@@ -93,7 +98,7 @@ def _run(args: argparse.Namespace) -> int:
         cfg, resume = resolve(args)
         check_run_folder(args.out)
         rank, world, device = setup_distributed()
-        trainer = Trainer(cfg, args.out, device, rank, world, resume)
+        trainer = make_trainer(cfg, args.out, device, rank, world, resume)
         losses = trainer.fit()
     except (ConfigError, DatasetError, CheckpointError, EncoderError) as err:
         print(f'error: {err}', file=sys.stderr)

@@ -3,6 +3,10 @@
 """
 The training loop: data order, steps, logging, validation, checkpoints and resume.
 
+``Trainer`` is the depth task's; ``translate_trainer.TranslateTrainer`` overrides its
+task hooks (data, networks, step, validation, images, checkpoint contents) and shares the
+rest; ``make_trainer`` picks one by ``cfg.task``.
+
 Runs alone or under ``torchrun`` (DistributedDataParallel; rank 0 alone logs and saves).
 Data order comes from a DistributedSampler seeded by ``seed`` and the epoch, and
 augmentation from a generator seeded by the step, so ``--resume`` continues exactly.
@@ -19,8 +23,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from .checkpoint import (check_model_config, git_revision, load_checkpoint, restore_rng_state,
-                         rng_state, save_checkpoint)
+from .checkpoint import (check_model_config, CheckpointError, git_revision, load_checkpoint,
+                         restore_rng_state, rng_state, save_checkpoint)
 from .config import save_config, TrainConfig
 from .step import StepModels, train_step
 from .tb_log import RunLogger
@@ -68,22 +72,11 @@ class Trainer:
         """Open the data, build the networks and optimisers, and resume if asked."""
         self.cfg, self.out_dir, self.device = cfg, Path(out_dir), device
         self.rank, self.world = rank, world
-        if not cfg.data.dirs:
-            raise DatasetError('no dataset folder given (data.dirs or --data)')
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
-        self.datasets = open_datasets(cfg.data.dirs)
-        if cfg.loss.w_hint > 0:
-            self._prepare_hints()
-        size = (cfg.data.height, cfg.data.width)
-        self.train_set = PairDataset(self.datasets, 'train', size, hints=cfg.loss.w_hint > 0)
-        self.val_set = PairDataset(self.datasets, 'val', size)
-        if len(self.train_set) < cfg.batch_size * world:
-            raise DatasetError(f'{len(self.train_set)} training pairs in {cfg.data.dirs}, '
-                               f'fewer than one batch ({cfg.batch_size} x {world} processes)')
+        self._open_data()
         torch.manual_seed(cfg.seed)
-        self.generator = Generator(cfg.generator).to(device)
-        self.discriminator = PatchDiscriminator(cfg.discriminator).to(device)
+        self.generator, self.discriminator = (net.to(device) for net in self._build_networks())
         o = cfg.optim
         self.opt_g = torch.optim.Adam(self.generator.parameters(), o.lr_g, tuple(o.betas_g))
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), o.lr_d,
@@ -102,6 +95,53 @@ class Trainer:
         interval = 60 * cfg.snapshot_minutes
         self._snapshot_mark = int(self.train_seconds // interval) if interval > 0 else 0
 
+    # -- task hooks (the depth task's; translate_trainer overrides them) ----------------
+
+    def _open_data(self) -> None:
+        """Open the datasets and set ``train_set`` and ``val_set``."""
+        cfg = self.cfg
+        if not cfg.data.dirs:
+            raise DatasetError('no dataset folder given (data.dirs or --data)')
+        self.datasets = open_datasets(cfg.data.dirs)
+        if cfg.loss.w_hint > 0:
+            self._prepare_hints()
+        size = (cfg.data.height, cfg.data.width)
+        self.train_set = PairDataset(self.datasets, 'train', size, hints=cfg.loss.w_hint > 0)
+        self.val_set = PairDataset(self.datasets, 'val', size)
+        if len(self.train_set) < cfg.batch_size * self.world:
+            raise DatasetError(f'{len(self.train_set)} training pairs in {cfg.data.dirs}, '
+                               f'fewer than one batch ({cfg.batch_size} x {self.world} '
+                               'processes)')
+
+    def _build_networks(self) -> tuple[torch.nn.Module, torch.nn.Module]:
+        """Return the (generator, discriminator) of the task, on the CPU."""
+        return Generator(self.cfg.generator), PatchDiscriminator(self.cfg.discriminator)
+
+    def _model_configs(self) -> dict:
+        """Return the network configs a checkpoint records (``model``) and resume checks."""
+        return {'generator': self.cfg.generator.to_dict(),
+                'discriminator': self.cfg.discriminator.to_dict()}
+
+    def _checkpoint_extra(self) -> dict:
+        """Return the task's own checkpoint entries (depth: the rig calibration)."""
+        return {'calibration': rig_calibration(self.datasets)}
+
+    def _step_generator(self) -> torch.nn.Module:
+        """Return the module the step calls as the generator (before any DDP wrapper)."""
+        return self.generator
+
+    def _validate(self) -> dict[str, float]:
+        """Score the generator on the validation split (rank 0)."""
+        return validate(self.generator, self.val_set, self.device, self.cfg.loss.alpha_ssim)
+
+    def _score(self, metrics: dict[str, float]) -> float:
+        """Return the number ``best.pt`` minimises."""
+        return validation_score(metrics)
+
+    def _log_images(self, batch: dict) -> None:
+        """Log the TensorBoard image panel of ``batch``."""
+        self.log.panel(self.generator, batch, self.step, self.device)
+
     def _prepare_hints(self) -> None:
         """Fill each dataset's hints cache (rank 0; the other processes wait)."""
         if self.rank == 0:
@@ -111,7 +151,7 @@ class Trainer:
             dist.barrier()
 
     def _step_models(self) -> StepModels:
-        gen, disc = self.generator, self.discriminator
+        gen, disc = self._step_generator(), self.discriminator
         if self.world > 1:
             ids = [self.device.index] if self.device.type == 'cuda' else None
             gen = DistributedDataParallel(gen, device_ids=ids)
@@ -120,8 +160,11 @@ class Trainer:
 
     def _resume(self, path: Path) -> None:
         state = load_checkpoint(path)
-        check_model_config(path, state, self.cfg.generator.to_dict(),
-                           self.cfg.discriminator.to_dict())
+        saved_task = (state.get('train_config') or {}).get('task', 'depth')
+        if saved_task != self.cfg.task:
+            raise CheckpointError(f'{path}: a task {saved_task!r} checkpoint; this run is '
+                                  f'task {self.cfg.task!r}')
+        check_model_config(path, state, **self._model_configs())
         self.generator.load_state_dict(state['generator'])
         self.discriminator.load_state_dict(state['discriminator'])
         self.opt_g.load_state_dict(state['opt_g'])
@@ -198,11 +241,10 @@ class Trainer:
         if self.rank != 0:
             return None
         return save_checkpoint(self.out_dir / 'checkpoints' / name, {
-            'model': {'generator': self.cfg.generator.to_dict(),
-                      'discriminator': self.cfg.discriminator.to_dict()},
+            'model': self._model_configs(),
             'train_config': self.cfg.to_dict(), 'config_hash': self.cfg.config_hash(),
             'git_revision': self.git_revision, 'torch_version': str(torch.__version__),
-            'calibration': rig_calibration(self.datasets),
+            **self._checkpoint_extra(),
             'step': self.step, 'epoch': self.epoch, 'batch_in_epoch': self.batch_in_epoch,
             'train_seconds': self.train_seconds, 'clock': self.cfg.clock,
             'wall_seconds': self.wall_seconds, 'best_score': self.best_score,
@@ -223,7 +265,7 @@ class Trainer:
         if self.step % self.cfg.log_every == 0:
             self.log.scalars('train', losses, self.step)
         if self.cfg.image_every and self.step % self.cfg.image_every == 0:
-            self.log.panel(self.generator, batch, self.step, self.device)
+            self._log_images(batch)
         self._periodic_saves()
 
     def _periodic_saves(self) -> None:
@@ -244,10 +286,9 @@ class Trainer:
         self.epoch += 1
         self.batch_in_epoch = 0
         if self.rank == 0:
-            metrics = validate(self.generator, self.val_set, self.device,
-                               self.cfg.loss.alpha_ssim)
+            metrics = self._validate()
             self.log.scalars('val', metrics, self.step)
-            score = validation_score(metrics)
+            score = self._score(metrics)
             note = ''
             if score < self.best_score:
                 self.best_score, note = score, ' (best so far: best.pt)'

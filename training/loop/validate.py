@@ -5,6 +5,8 @@ Validation: photometric error on the val split, and GT metrics where a dataset h
 
 The photometric error needs no ground truth: the left view rebuilt from the right one
 with the predicted left disparity, scored with the appearance loss at full scale.
+``validate_translate`` scores a translation run: IoU and boundary F-score of mask
+targets, PSNR and SSIM of colour targets (``evaluation.translate_metrics``).
 """
 
 import cv2
@@ -12,7 +14,9 @@ import numpy as np
 import torch
 
 from ..data.loader import PairDataset
+from ..data.paired_loader import TranslationDataset
 from ..evaluation.metrics import evaluate_disparity, mean_metrics
+from ..evaluation.translate_metrics import colour_metrics, mask_metrics
 from ..objectives.losses import appearance_loss
 from ..objectives.warp import reconstruct_left
 
@@ -60,3 +64,39 @@ def validate(generator: torch.nn.Module, val_set: PairDataset,
         mean = mean_metrics(gt_results)
         out.update({f'gt_{k}': mean[k] for k in ('mae_px', 'bad_3', 'abs_rel') if k in mean})
     return out
+
+
+def translation_scores(output: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    """
+    Score one translation (C, H, W) against its target, both in [-1, 1].
+
+    One channel: masks ``output > 0`` (probability above 0.5) and ``target > 0``, scored
+    with ``iou`` and ``boundary_f``; three: images in [0, 1], ``psnr`` and ``ssim``.
+    """
+    out, gt = output.float().cpu().numpy(), target.float().cpu().numpy()
+    if out.shape[0] == 1:
+        return mask_metrics(out[0] > 0, gt[0] > 0)
+    to_unit = (lambda x: np.clip(x.transpose(1, 2, 0) * 0.5 + 0.5, 0.0, 1.0))
+    return colour_metrics(to_unit(out), to_unit(gt))
+
+
+@torch.no_grad()
+def validate_translate(translator: torch.nn.Module, val_set: TranslationDataset,
+                       device: torch.device, batch_size: int = 8) -> dict[str, float]:
+    """
+    Score ``translator`` (eval mode: no dropout) on every pair of ``val_set``.
+
+    :returns: the mean of ``translation_scores`` over the pairs (``iou`` and
+        ``boundary_f`` for masks, ``psnr`` and ``ssim`` for colour); NaN when empty.
+    """
+    was_training = translator.training
+    translator.eval()
+    scores: list[dict[str, float]] = []
+    for start in range(0, len(val_set), batch_size):
+        items = [val_set[i] for i in range(start, min(start + batch_size, len(val_set)))]
+        outputs = translator(torch.stack([it['a'] for it in items]).to(device))
+        scores += [translation_scores(o, it['b']) for o, it in zip(outputs, items)]
+    translator.train(was_training)
+    keys = ('iou', 'boundary_f') if val_set.mask else ('psnr', 'ssim')
+    return {k: float(np.mean([s[k] for s in scores])) if scores else float('nan')
+            for k in keys}
