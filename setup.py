@@ -28,7 +28,8 @@ setup(
         ('share/' + PACKAGE + '/launch', glob('launch/*.launch.py')),
         ('share/' + PACKAGE + '/config', glob('config/*.yaml') + glob('config/*.xml')),
         # the shipped demo model: the launch file's default when no model is given
-        ('share/' + PACKAGE + '/models', glob('models/*.ts') + glob('models/*.json')),
+        ('share/' + PACKAGE + '/models',
+         glob('models/*.ts') + glob('models/*.onnx') + glob('models/*.json')),
     ],
     install_requires=['setuptools'],
     zip_safe=True,
