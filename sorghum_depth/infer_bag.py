@@ -8,7 +8,9 @@ ROS 1 ``.bag``) and writes OUT, a NEW rosbag2 MCAP bag holding every message of 
 bytes, same topic, type and bag timestamp; ROS 1 messages are converted to CDR) plus,
 for each image on the chosen topic, ``PREFIX/disparity`` (stereo_msgs/DisparityImage),
 ``PREFIX/depth`` (sensor_msgs/Image) and ``PREFIX/depth/camera_info``, all with the
-image's header and bag timestamp (DESIGN.md, "Node topics").
+image's header and bag timestamp (DESIGN.md, "Node topics"). With
+``--translation-model`` (an exported translation model, ``sorghum_depth.translation``)
+each frame also gives ``PREFIX/translated`` (sensor_msgs/Image, mono8 or rgb8).
 
 - Topic: ``--topic``, else the first image topic (Image or CompressedImage, by name)
   containing ``left``, else the first image topic; depth/disparity topics are ignored.
@@ -51,8 +53,9 @@ from rosbags.rosbag2.errors import WriterError
 from sorghum_depth.geometry import choose_focal
 from sorghum_depth.image_codec import DEPTH_ENCODINGS, image_to_rgb8
 from sorghum_depth.inference import DeviceError, load_model, ModelLoadError
-from sorghum_depth.messages import build_outputs, TYPESTORE
+from sorghum_depth.messages import build_outputs, image8, TYPESTORE
 from sorghum_depth.pipeline import DepthPipeline
+from sorghum_depth.translation import load_translation_model, TranslationModel
 from tqdm import tqdm
 
 from .bag_read import IMAGE_TYPES, info_sibling, INFO_TYPE, open_bag
@@ -64,6 +67,7 @@ BAG_VERSION = 9
 OUTPUTS = (('disparity', 'stereo_msgs/msg/DisparityImage'),
            ('depth', 'sensor_msgs/msg/Image'),
            ('depth/camera_info', INFO_TYPE))
+TRANSLATED = ('translated', 'sensor_msgs/msg/Image')
 
 
 @dataclass
@@ -78,6 +82,7 @@ class Options:
     baseline_m: float = 0.0
     max_frames: int | None = None
     progress: bool = True
+    translator: TranslationModel | None = None
 
 
 @dataclass
@@ -89,6 +94,7 @@ class Summary:
     fx_source: str = ''
     seen: int = 0
     processed: int = 0
+    outputs: list = field(default_factory=list)
     copied: int = 0
     skipped: Counter = field(default_factory=Counter)
     fx_warnings: Counter = field(default_factory=Counter)
@@ -198,18 +204,20 @@ class BagInference:
         prefix = ('/' + (opts.prefix or default_prefix(topic)).strip('/')).rstrip('/')
         self.summary = Summary(topic=topic, prefix=prefix)
         existing = {c.topic for c in reader.connections}
-        names = [prefix + '/' + name for name, _ in OUTPUTS]
+        outputs = OUTPUTS + ((TRANSLATED,) if opts.translator is not None else ())
+        self.summary.outputs = [name for name, _ in outputs]
+        names = [prefix + '/' + name for name, _ in outputs]
         if existing.intersection(names):
             raise DatasetError(f'{bag}: output topic {sorted(existing.intersection(names))[0]} '
                                'is already in the bag; choose another --prefix')
         self.infos = CameraInfoTrack(reader, bag, topic)
         print(f'image topic {topic} (camera_info: {self.infos.sibling or "by frame_id"}) '
-              f'-> {prefix}/{{disparity,depth,depth/camera_info}}', flush=True)
+              f'-> {prefix}/{{{",".join(self.summary.outputs)}}}', flush=True)
         # ROS 2: raw copy with the bag's definitions; ROS 1: converted to ROS 2 types
         self.copy_ts = None if reader.is2 else TYPESTORE
         self.connmap, self.convmap = create_connections_converters(
             reader.connections, self.copy_ts, reader, writer)
-        self.out_conns = [self._output_connection(n, t) for n, (_, t) in zip(names, OUTPUTS)]
+        self.out_conns = [self._output_connection(n, t) for n, (_, t) in zip(names, outputs)]
 
     def _output_connection(self, topic: str, msgtype: str):
         """Add an output topic; a type already copied keeps its definition (one per type)."""
@@ -250,6 +258,12 @@ class BagInference:
             where = f'{info_topic} ' if focal.source.startswith('camera_info') else ''
             s.fx_source = f'{where}{focal.source} ({result.fx_px:.3f} px)'
         outs = build_outputs(msg.header, result, o.depth_encoding, info, focal.info_from)
+        if o.translator is not None:
+            try:
+                outs += (image8(msg.header, o.translator.translate(rgb)),)
+            except (RuntimeError, ValueError) as e:
+                s.skipped[f'translation failed ({type(e).__name__}: {e})'] += 1
+                return
         for out_conn, out_msg in zip(self.out_conns, outs):
             self.writer.write(out_conn, t_ns, self.ts.serialize_cdr(out_msg, out_conn.msgtype))
         s.processed += 1
@@ -369,8 +383,8 @@ def format_summary(s: Summary, out_path: Path) -> str:
     """Return the human summary printed at the end of a run."""
     fps = s.processed / s.wall_s if s.wall_s > 0 else float('nan')
     lines = [
-        f'wrote {out_path}: {s.copied} messages copied, {3 * s.processed} added on '
-        f'{s.prefix}/{{disparity,depth,depth/camera_info}}',
+        f'wrote {out_path}: {s.copied} messages copied, {len(s.outputs) * s.processed} added '
+        f'on {s.prefix}/{{{",".join(s.outputs)}}}',
         f'topic {s.topic}: {s.processed} frames processed in {s.wall_s:.2f} s = {fps:.2f} '
         f'frames/s end to end (model forward {1e3 * s.forward_s / s.processed:.1f} ms/frame)',
         f'fx from {s.fx_source}']
@@ -388,6 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('bag_in', type=Path, metavar='IN', help='input bag (rosbag2 or ROS 1)')
     p.add_argument('bag_out', type=Path, metavar='OUT', help='new rosbag2 MCAP bag folder')
     p.add_argument('--model', type=Path, required=True, help='exported model.ts')
+    p.add_argument('--translation-model', type=Path, default=None, metavar='PATH',
+                   help='exported translation model (.ts or .onnx): also write '
+                   'PREFIX/translated (mono8 or rgb8) for each frame')
     p.add_argument('--device', default='auto', help="'auto' (default), 'cpu', 'cuda', ...")
     p.add_argument('--post-process', action=argparse.BooleanOptionalAction, default=None,
                    help='flip post-processing on or off (default: as exported, the '
@@ -437,6 +454,9 @@ def main(argv: list[str] | None = None) -> int:
         _check_args(args)
         _check_paths(args.bag_in, args.bag_out, args.overwrite)
         model = load_model(args.model, args.device, cpu_threads=args.threads)
+        if args.translation_model is not None:
+            opts.translator = load_translation_model(args.translation_model, args.device,
+                                                     args.threads)
         summary = infer_bag(args.bag_in, args.bag_out,
                             DepthPipeline(model, args.post_process), opts, args.overwrite)
     except (DatasetError, ModelLoadError, DeviceError, WriterError, OSError) as e:

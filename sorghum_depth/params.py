@@ -52,6 +52,9 @@ PARAMETERS = (
               "error of the left view rebuilt from it on 'photometric_error'"),
     ParamSpec('diagnostics_period_s', 1.0, 'seconds between /diagnostics status messages',
               0.1, 60.0),
+    ParamSpec('translation_model_path', '', 'exported translation model (.ts or .onnx) to '
+              "load at start; '' = none. When set, 'translated' (mono8 mask or rgb8, the "
+              "model's metadata) is also published for each frame"),
 )
 SPECS = {p.name: p for p in PARAMETERS}
 
@@ -72,6 +75,7 @@ class NodeParams:
     depth_encoding: str
     right_check: bool
     diagnostics_period_s: float
+    translation_model_path: str = ''
 
 
 def _check(spec: ParamSpec, value) -> str:

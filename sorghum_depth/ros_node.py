@@ -33,11 +33,13 @@ from stereo_msgs.msg import DisparityImage
 from .geometry import choose_focal, FocalChoice
 from .image_codec import image_to_rgb8, ImageDecodeError
 from .inference import DeviceError, load_model, ModelLoadError
-from .messages import build_outputs, CAMERA_INFO, decode, encode, IMAGE, MessageDecodeError
+from .messages import (build_outputs, CAMERA_INFO, decode, encode, IMAGE, image8,
+                       MessageDecodeError)
 from .params import NodeParams, PARAMETERS, unknown_parameters, validate
 from .pipeline import DepthPipeline, InferenceError
 from .runtime import assess, LatestFrame, RateStats
 from .selfcheck import photometric_error
+from .translation import load_translation_model
 
 NUMBER = re.compile(r'-?(nan|inf|[0-9][0-9.e+-]*)')
 START_ERRORS = (DeviceError, ModelLoadError, ValueError, InvalidParameterTypeException,
@@ -64,7 +66,11 @@ def _descriptor(spec) -> ParameterDescriptor:
 
 
 class DepthNode(Node):
-    """Publishes ``disparity``, ``depth`` and ``depth/camera_info`` for each ``image``."""
+    """
+    Publishes ``disparity``, ``depth`` and ``depth/camera_info`` for each ``image``.
+
+    With ``translation_model_path`` also ``translated`` (mono8 or rgb8, same header).
+    """
 
     def __init__(self, **kwargs):
         """Declare and validate parameters, load the model, start the worker (see ``start``)."""
@@ -81,10 +87,18 @@ class DepthNode(Node):
         # made the forward 4x slower (measured 526-654 against 115-147 ms at 640x480)
         os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
         model = load_model(p.model_path, p.device, p.fp16, p.cpu_threads, check=False)
+        self.translator = None if not p.translation_model_path else load_translation_model(
+            p.translation_model_path, p.device, p.cpu_threads, check=False)
         self.pipeline = DepthPipeline(model, p.post_process)
         self.get_logger().info(f'loaded {p.model_path} on {model.device} '
                                f"(trained at {model.metadata['input_width']}x"
                                f"{model.metadata['input_height']}, fp16={model.fp16})")
+        if self.translator is not None:
+            meta = self.translator.metadata
+            self.get_logger().info(f'loaded translation model {p.translation_model_path} '
+                                   f"({meta.get('translate_task') or 'translate'}, "
+                                   f"{meta['input_transform']} in, {meta['output_encoding']} "
+                                   f'out) on {self.translator.device}')
         self.stats, self.mailbox = RateStats(), LatestFrame()
         self.camera_info = None                 # rosbags CameraInfo, newest
         self.right_frames = {}                  # (sec, nanosec) -> rosbags Image
@@ -111,6 +125,9 @@ class DepthNode(Node):
         self.pub_depth = self.create_publisher(Image, 'depth', OUTPUT_QOS)
         self.pub_info = self.create_publisher(CameraInfo, 'depth/camera_info', OUTPUT_QOS)
         self.pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.pub_translated = None
+        if self.translator is not None:
+            self.pub_translated = self.create_publisher(Image, 'translated', OUTPUT_QOS)
         # raw: CDR bytes in, converted by .messages off the executor thread (see there)
         self.create_subscription(Image, 'image', self._on_image, SENSOR_QOS, raw=True)
         self.create_subscription(CameraInfo, 'camera_info', self._on_info, SENSOR_QOS, raw=True)
@@ -165,6 +182,8 @@ class DepthNode(Node):
         # pool then ran every forward ~1.7x slower (measured 46 against 27 ms).
         try:
             seconds = self.pipeline.model.warm_up()
+            if self.translator is not None:
+                seconds += self.translator.warm_up()
         except ModelLoadError as err:
             self._warm_error = err
             return False
@@ -222,25 +241,37 @@ class DepthNode(Node):
             self.get_logger().error(str(err), throttle_duration_sec=5.0)
             return
         ran_s = time.perf_counter()
+        # lazy: a topic nobody reads is neither computed, serialised (0.3 ms per MB) nor
+        # published; the translation forward counts as forward time
+        translated = self._translate(rgb)
+        translated_s = time.perf_counter()
         outputs = build_outputs(msg.header, result, p.depth_encoding, self.camera_info,
                                 focal.info_from)
-        # lazy: a topic nobody reads is neither serialised (0.3 ms per MB) nor published
         wanted = [(pub, encode(out)) for pub, out in
                   zip((self.pub_disparity, self.pub_depth, self.pub_info), outputs)
                   if pub.get_subscription_count() > 0]
+        if translated is not None:
+            wanted.append((self.pub_translated, encode(image8(msg.header, translated))))
         encoded_s = time.perf_counter()
         for pub, cdr in wanted:
             pub.publish(cdr)
         done_s = time.perf_counter()
         stamp_ns = msg.header.stamp.sec * 10 ** 9 + msg.header.stamp.nanosec
+        forward_s = result.forward_s + translated_s - ran_s
         stages = {'queue': taken_s - arrived_s, 'decode': decoded_s - taken_s,
                   'geometry': ran_s - decoded_s - result.forward_s,
-                  'encode': encoded_s - ran_s, 'publish': done_s - encoded_s,
-                  'own_work': done_s - arrived_s - result.forward_s}
+                  'encode': encoded_s - translated_s, 'publish': done_s - encoded_s,
+                  'own_work': done_s - arrived_s - forward_s}
         self.stats.output((self.get_clock().now().nanoseconds - stamp_ns) * 1e-9,
-                          result.forward_s, empty=result.valid_px == 0, stages=stages)
+                          forward_s, empty=result.valid_px == 0, stages=stages)
         if self.pub_photo is not None:
             self._self_check(msg, rgb, result.disp_px)
+
+    def _translate(self, rgb):
+        """Return the frame's translation (uint8), or None: no model, or nobody listens."""
+        if self.pub_translated is None or self.pub_translated.get_subscription_count() == 0:
+            return None
+        return self.translator.translate(rgb)
 
     def _self_check(self, msg, rgb, disp_px) -> None:
         right = self.right_frames.get((msg.header.stamp.sec, msg.header.stamp.nanosec))
