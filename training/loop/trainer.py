@@ -74,6 +74,7 @@ class Trainer:
         self.rank, self.world = rank, world
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
+        state = None if resume is None else self._read_resume(Path(resume))
         self._open_data()
         torch.manual_seed(cfg.seed)
         self.generator, self.discriminator = (net.to(device) for net in self._build_networks())
@@ -85,8 +86,8 @@ class Trainer:
         self.train_seconds, self.best_score = 0.0, math.inf
         self.wall_seconds = 0.0
         self.git_revision = git_revision()    # the code this run loaded, not later commits
-        if resume is not None:
-            self._resume(Path(resume))
+        if state is not None:
+            self._resume(Path(resume), state)
         self.models = self._step_models()
         self.log = RunLogger(self.out_dir, enabled=rank == 0,
                              resume_step=self.step if resume is not None else None)
@@ -158,12 +159,16 @@ class Trainer:
             disc = DistributedDataParallel(disc, device_ids=ids)
         return StepModels(gen, disc, self.opt_g, self.opt_d)
 
-    def _resume(self, path: Path) -> None:
+    def _read_resume(self, path: Path) -> dict:
+        """Read the checkpoint to resume from; refuse one of another task."""
         state = load_checkpoint(path)
         saved_task = (state.get('train_config') or {}).get('task', 'depth')
         if saved_task != self.cfg.task:
             raise CheckpointError(f'{path}: a task {saved_task!r} checkpoint; this run is '
                                   f'task {self.cfg.task!r}')
+        return state
+
+    def _resume(self, path: Path, state: dict) -> None:
         check_model_config(path, state, **self._model_configs())
         self.generator.load_state_dict(state['generator'])
         self.discriminator.load_state_dict(state['discriminator'])

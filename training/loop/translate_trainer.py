@@ -37,15 +37,27 @@ def _rgb(image: torch.Tensor) -> np.ndarray:
     return (x.transpose(1, 2, 0) * 255 + 0.5).astype(np.uint8)
 
 
+def _centre(image: torch.Tensor, size_hw: tuple[int, int]) -> torch.Tensor:
+    """Crop the centre ``size_hw`` of (..., H', W')."""
+    top = (image.shape[-2] - size_hw[0]) // 2
+    left = (image.shape[-1] - size_hw[1]) // 2
+    return image[..., top:top + size_hw[0], left:left + size_hw[1]]
+
+
 @torch.no_grad()
-def translation_panel(translator: torch.nn.Module, batch: dict,
+def translation_panel(translator: torch.nn.Module, batch: dict, size_hw: tuple[int, int],
                       device: torch.device) -> np.ndarray:
-    """Return input | target | output (eval mode) of the first sample of ``batch``."""
+    """
+    Return input | target | output (eval mode) of the first sample of ``batch``.
+
+    The loaded samples are larger than the training size (jitter): the centre is shown.
+    """
+    image_a, target_b = _centre(batch['a'][0], size_hw), _centre(batch['b'][0], size_hw)
     was_training = translator.training
     translator.eval()
-    output = translator(batch['a'][:1].to(device))[0]
+    output = translator(image_a[None].to(device))[0]
     translator.train(was_training)
-    return np.hstack([_rgb(batch['a'][0]), _rgb(batch['b'][0]), _rgb(output)])
+    return np.hstack([_rgb(image_a), _rgb(target_b), _rgb(output)])
 
 
 def translation_spec(cfg: TrainConfig) -> str:
@@ -103,7 +115,11 @@ class TranslateTrainer(Trainer):
     def _train_one(self, batch: dict) -> dict[str, float]:
         self._set_learning_rates()
         tr = self.cfg.translate
-        gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.step)
+        seed = self.cfg.seed * 1_000_003 + self.step
+        gen = torch.Generator().manual_seed(seed)
+        # the dropout noise (the global RNG) is a function of the step and rank too: a
+        # resumed run's new data loader draws from the global RNG and would shift it
+        torch.manual_seed(seed * 4099 + self.rank + 1)
         image_a, target_b = random_crop_flip(batch['a'], batch['b'], (tr.height, tr.width),
                                              tr.flip_prob, gen)
         return translate_step(self.models, image_a.to(self.device), target_b.to(self.device),
@@ -118,7 +134,8 @@ class TranslateTrainer(Trainer):
 
     def _log_images(self, batch: dict) -> None:
         if self.log.enabled:
-            self.log.image('panel', translation_panel(self.generator, batch, self.device),
+            size = (self.cfg.translate.height, self.cfg.translate.width)
+            self.log.image('panel', translation_panel(self.generator, batch, size, self.device),
                            self.step)
 
 
