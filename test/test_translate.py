@@ -4,6 +4,9 @@
 
 import json
 from pathlib import Path
+import socket
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -207,3 +210,18 @@ def test_bad_translate_runs_exit_2(stalks, tmp_path, capsys):
     assert _train('--data', stalks, '--out', run, '--resume', '--config',
                   Path(__file__).parents[1] / 'config' / 'train.yaml') == 2
     assert "a task 'translate' checkpoint" in capsys.readouterr().err
+
+
+def test_torchrun_two_cpu_processes(stalks, tmp_path):
+    with socket.socket() as probe:  # a port free now (a fixed one clashes with other runs)
+        probe.bind(('127.0.0.1', 0))
+        port = probe.getsockname()[1]
+    run = tmp_path / 'ddp'
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
+           '--master_addr', '127.0.0.1', '--master_port', str(port),
+           '-m', 'sorghum_depth_training.loop.train', '--data', str(stalks), '--out', str(run),
+           *SMALL, '--set', 'max_steps=3', '--set', 'log_every=1']
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert load_checkpoint(run / 'checkpoints' / 'last.pt')['step'] == 3
+    assert [e['step'] for e in _logged(run) if e['split'] == 'train'] == [1, 2, 3]
