@@ -106,6 +106,8 @@ def test_exporting_a_translation_model_ts_again_is_refused_cleanly(tmp_path, mas
     (lambda s: s['train_config']['translate'].pop('height'), 'does not describe a translator'),
     (lambda s: s.pop('generator'), 'does not describe a translator'),
     (lambda s: s['train_config'].update(task='segment'), "unknown task 'segment'"),
+    (lambda s: s.update(output_encoding='rgb8'), "output_encoding 'rgb8' but its translator "
+     'has 1 output channels'),
 ])
 def test_bad_translate_checkpoint_is_exit_2_and_leaves_the_old_model(tmp_path, capsys,
                                                                      damage, words):
@@ -131,3 +133,25 @@ def test_metadata_read_back_is_the_metadata_written(mask_models):
     onnx_meta = load_translation_model(onnx_path, device='cpu', check=False).metadata
     assert {k: v for k, v in onnx_meta.items() if not k.startswith('onnx_')} == ts_meta
     assert onnx_meta['onnx_opset'] == 18
+
+
+def test_a_checkpoint_of_the_real_trainer_exports_and_runs(tmp_path, capsys, repo_root):
+    from sorghum_depth_training.data import synthetic
+    from sorghum_depth_training.loop import train
+    assert synthetic.main([str(tmp_path / 'pairs'), '--count', '4', '--width', '64',
+                           '--height', '32', '--paired-stalks']) == 0
+    sets = ['translate.height=32', 'translate.width=64', 'translate.generator.base_channels=4',
+            'translate.discriminator.base_channels=4', 'max_steps=2', 'batch_size=2',
+            'data.num_workers=0', 'translate.generator.pretrained=false']
+    config = repo_root / 'config' / 'translate_stalks.yaml'
+    assert train.main(['--config', str(config), '--data', str(tmp_path / 'pairs'),
+                       '--out', str(tmp_path / 'run')] +
+                      [a for s in sets for a in ('--set', s)]) == 0
+    out = tmp_path / 'stalks.onnx'
+    assert export.main([str(tmp_path / 'run' / 'checkpoints' / 'last.pt'), str(out),
+                        '--format', 'onnx']) == 0
+    assert 'translation stalk_segmentation, 64x32, rgb in, mono8 out' in capsys.readouterr().out
+    model = load_translation_model(out, device='cpu')
+    assert model.metadata['train_step'] == 2
+    mask = model.translate(np.zeros((50, 90, 3), np.uint8))
+    assert mask.shape == (50, 90) and set(np.unique(mask)) <= {0, 255}

@@ -13,15 +13,20 @@ import torch
 
 def make_translate_checkpoint(path: Path, out_channels: int = 1, source: str = 'paired',
                               height: int = 32, width: int = 64, seed: int = 0,
-                              task: str = 'stalk_segmentation') -> Path:
+                              task: str | None = None) -> Path:
     """Write a translate checkpoint of a randomly initialised 4-channel U-Net to ``path``."""
     torch.manual_seed(seed)
+    task = task or ('grey2colour' if source == 'grey2colour' else 'stalk_segmentation')
     cfg = TranslatorConfig(out_channels=out_channels, base_channels=4, pretrained=False)
     net = Translator(cfg).eval()
     state = {'train_config': {'task': 'translate',
                               'translate': {'data': '', 'source': source, 'height': height,
                                             'width': width, 'generator': asdict(cfg)}},
-             'translate_task': task, 'config_hash': 'test', 'git_revision': 'test', 'step': 0,
+             # the top-level fields TranslateTrainer writes beside the shared ones
+             'task': 'translate', 'translate_task': task,
+             'output_encoding': 'mono8' if out_channels == 1 else 'rgb8',
+             'input_transform': 'grey' if source == 'grey2colour' else 'rgb',
+             'config_hash': 'test', 'git_revision': 'test', 'step': 0,
              'model': {'generator': asdict(cfg)}, 'generator': net.state_dict()}
     return save_checkpoint(Path(path), state)
 

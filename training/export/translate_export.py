@@ -77,22 +77,23 @@ def translate_fields(state: dict) -> tuple[str, str]:
     """
     Return (translate_task, input_transform) of a translate checkpoint.
 
-    ``translate.source`` grey2colour gives ('grey2colour', 'grey'): the exported graph
-    makes the grey input itself. Otherwise the input is RGB and the task text is the
-    checkpoint's ``translate_task``, else the ``task`` of the training data's
-    ``paired.yaml`` when that folder is still readable, else ''.
+    The checkpoint's own ``translate_task`` and ``input_transform`` (the trainer writes
+    them) win. Else ``translate.source`` grey2colour gives ('grey2colour', 'grey'): the
+    exported graph makes the grey input itself; other sources take RGB, and the task
+    text of the training data's ``paired.yaml`` when that folder is still readable.
     """
     section = state['train_config'].get('translate') or {}
-    if section.get('source') == 'grey2colour':
-        return 'grey2colour', 'grey'
-    task = state.get('translate_task') or section.get('task')
-    if not task and section.get('data'):
+    grey = section.get('source') == 'grey2colour'
+    transform = state.get('input_transform') or ('grey' if grey else 'rgb')
+    task = state.get('translate_task') or ('grey2colour' if grey else '')
+    root = state.get('data_root') or section.get('data')
+    if not task and root:
         try:
-            manifest = yaml.safe_load((Path(section['data']) / 'paired.yaml').read_text())
+            manifest = yaml.safe_load((Path(root) / 'paired.yaml').read_text())
             task = manifest.get('task') if isinstance(manifest, dict) else ''
         except (OSError, yaml.YAMLError):
             task = ''
-    return str(task or ''), 'rgb'
+    return str(task or ''), str(transform)
 
 
 def translation_metadata(state: dict, translator_cfg: dict) -> dict:
@@ -100,10 +101,14 @@ def translation_metadata(state: dict, translator_cfg: dict) -> dict:
     section = state['train_config']['translate']
     out_channels = int(translator_cfg['out_channels'])
     task, transform = translate_fields(state)
+    encoding = {1: 'mono8', 3: 'rgb8'}.get(out_channels, f'{out_channels} channels')
+    if state.get('output_encoding', encoding) != encoding:
+        raise ValueError(f"the checkpoint says output_encoding {state['output_encoding']!r} "
+                         f'but its translator has {out_channels} output channels')
     return {
         'format': 'sorghum_depth.model/1', 'task': TASK,
         'in_channels': int(translator_cfg.get('in_channels', 3)), 'out_channels': out_channels,
-        'output_encoding': {1: 'mono8', 3: 'rgb8'}.get(out_channels, f'{out_channels} channels'),
+        'output_encoding': encoding,
         'input_transform': transform, 'height': int(section['height']),
         'width': int(section['width']), 'translate_task': task,
         'colour': 'rgb', 'input_range': [0.0, 1.0], 'output_range': [0.0, 1.0],
