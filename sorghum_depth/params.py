@@ -29,11 +29,12 @@ class ParamSpec:
 
 
 PARAMETERS = (
-    ParamSpec('model_path', '', 'exported TorchScript model (model.ts) to load at start'),
+    ParamSpec('model_path', '', 'exported model to load at start: model.onnx (ONNX Runtime, no '
+              'torch needed) or model.ts (TorchScript)'),
     ParamSpec('device', 'auto', "'auto' (CUDA when present, else CPU), 'cpu', 'cuda', 'cuda:N'"),
     ParamSpec('fp16', False, 'half precision on CUDA (ignored on CPU)'),
-    ParamSpec('cpu_threads', 0, 'torch CPU threads; 0 = torch default (one per core). On a '
-              'small CPU shared with other nodes, 1 avoids thread thrashing', 0, 256),
+    ParamSpec('cpu_threads', 0, 'CPU threads of the runtime (torch or ONNX Runtime); 0 = one '
+              'per core. Idle threads sleep, so the default holds on a shared CPU too', 0, 256),
     ParamSpec('post_process', 'as_exported', 'monodepth flip post-processing (twice the '
               "compute): as_exported (the model's metadata flag), true or false",
               choices=('as_exported',), also_bool=True),
