@@ -1,19 +1,26 @@
 # Copyright 2026 The sorghum_depth Authors
 # SPDX-License-Identifier: Apache-2.0
 """
-Reading stereo bags: open any bag, choose topics, index header stamps, pair L/R.
+Read bags for extraction and for offline inference.
+
+Extraction: open any bag, choose topics, index header stamps, pair L/R. Inference: the
+image topic, its camera_info track by bag time, decoded frames.
 
 Everything here raises DatasetError with a message that names the bag or topic.
 """
 
+from bisect import bisect_right
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 import sys
 
 import numpy as np
 from rosbags.highlevel import AnyReader
+from rosbags.image import compressed_image_to_cvimage
 
 from .errors import DatasetError
+from .image_codec import image_to_rgb8
 
 IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
 INFO_TYPE = 'sensor_msgs/msg/CameraInfo'
@@ -220,3 +227,86 @@ def pair_stamps(left_ns: list[int], right_ns: list[int], tol_ns: int):
     ok = (jr[jl] == np.arange(len(lu))) & (np.abs(ru[jl] - lu) <= tol_ns)
     pairs = [(int(a), int(b)) for a, b in zip(lu[ok], ru[jl[ok]])]
     return pairs, len(left_ns) - len(pairs), len(right_ns) - len(pairs)
+
+
+def choose_image_topic(reader, bag: Path, topic: str | None) -> str:
+    """
+    Return ``topic`` after checking it, or the automatic choice (see module doc).
+
+    :raises DatasetError: no such image topic, or no image topic at all.
+    """
+    images = sorted({c.topic for c in reader.connections if c.msgtype in IMAGE_TYPES})
+    if topic is not None:
+        if topic not in images:
+            raise DatasetError(f'{bag}: image topic {topic} not found (or not an Image / '
+                               f'CompressedImage); image topics: {images}')
+        return topic
+    plain = [t for t in images if 'depth' not in t and 'disparity' not in t] or images
+    if not plain:
+        raise DatasetError(f'{bag}: no sensor_msgs/Image or CompressedImage topic in the bag')
+    return sorted(plain, key=lambda t: ('left' not in t, t))[0]
+
+
+class CameraInfoTrack:
+    """The CameraInfo messages that give an image topic its focal length, by bag time."""
+
+    def __init__(self, reader, bag: Path, image_topic: str):
+        """Read the sibling camera_info topic (else all CameraInfo topics) of the bag."""
+        infos = sorted({c.topic for c in reader.connections if c.msgtype == INFO_TYPE})
+        self.sibling = info_sibling(image_topic, infos)
+        wanted = [self.sibling] if self.sibling else infos
+        conns = [c for c in reader.connections if c.topic in wanted]
+        self.by_frame = defaultdict(list)   # frame_id (None for the sibling) -> [(t, msg)]
+        topic = None
+        try:   # connections=[] would mean every connection: read none then
+            for conn, t_ns, raw in reader.messages(connections=conns) if conns else ():
+                topic = conn.topic
+                msg = reader.deserialize(raw, conn.msgtype)
+                key = None if self.sibling else msg.header.frame_id
+                self.by_frame[key].append((t_ns, msg, conn.topic))
+        except Exception as e:  # rosbags raises several types for broken data
+            raise DatasetError(f'{bag}: cannot read camera_info topic {topic}, truncated or '
+                               f'corrupt? ({type(e).__name__}: {e})') from e
+
+    def at(self, frame_id: str, t_ns: int):
+        """Return (CameraInfo logged last at or before ``t_ns``, else the first; topic)."""
+        track = self.by_frame.get(None if self.sibling else frame_id, [])
+        if not track:
+            return None, None
+        i = max(bisect_right([t for t, _, _ in track], t_ns) - 1, 0)
+        return track[i][1], track[i][2]
+
+
+def ros2_camera_info(ts, info):
+    """Return ``info`` with ROS 2 field names (ROS 1 bags spell D, K, R, P)."""
+    if info is None or hasattr(info, 'k'):
+        return info
+    return ts.types[INFO_TYPE](
+        header=info.header, height=info.height, width=info.width,
+        distortion_model=info.distortion_model, d=np.asarray(info.D, float),
+        k=np.asarray(info.K, float), r=np.asarray(info.R, float),
+        p=np.asarray(info.P, float), binning_x=info.binning_x, binning_y=info.binning_y,
+        roi=info.roi)
+
+
+def raw_messages(reader, bag: Path):
+    """Yield (connection, bag time ns, raw bytes) of every message; errors name bag/topic."""
+    topic = None
+    try:
+        for conn, t_ns, raw in reader.messages():
+            topic = conn.topic
+            yield conn, t_ns, raw
+    except Exception as e:  # rosbags raises several types for broken data
+        where = f' (after a message of topic {topic})' if topic else ''
+        raise DatasetError(f'{bag}: cannot read messages{where}, truncated or corrupt? '
+                           f'({type(e).__name__}: {e})') from e
+
+
+def decode_rgb(msg) -> np.ndarray:
+    """Decode an Image or CompressedImage message to (H, W, 3) uint8 RGB."""
+    if hasattr(msg, 'format'):
+        rgb = compressed_image_to_cvimage(msg, 'rgb8')
+        if rgb.ndim == 2:
+            rgb = np.repeat(rgb[:, :, None], 3, axis=2)
+        return np.ascontiguousarray(rgb, dtype=np.uint8)
+    return image_to_rgb8(msg)
