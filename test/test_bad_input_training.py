@@ -19,6 +19,7 @@ import re
 import resource
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 
@@ -123,6 +124,19 @@ def test_export_on_a_full_disk_keeps_the_good_model(checkpoint, good_model, tmp_
     _assert_error(result, 'cannot write', str(out))
     assert out.read_bytes() == good_model
     assert [p.name for p in tmp_path.iterdir()] == ['model.ts']
+
+
+@pytest.mark.parametrize('fmt', ['ts', 'onnx'])
+def test_exported_models_are_readable_by_the_robot_user(checkpoint, tmp_path, fmt):
+    # The node often runs as another user than the trainer: the model file follows the
+    # umask like any file, not mkstemp's private 0600.
+    out = tmp_path / f'model.{fmt}'
+    old = os.umask(0o022)
+    try:
+        export.export(checkpoint, out, fmt=fmt)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
 
 
 def test_export_tolerance_failure_keeps_the_old_model(checkpoint, tmp_path):

@@ -40,6 +40,9 @@ def temp_beside(out: Path) -> Path:
     fd, name = tempfile.mkstemp(prefix=f'.{out.name}.{os.getpid()}.', suffix='.tmp',
                                 dir=out.parent)
     os.close(fd)
+    umask = os.umask(0)     # read it back: mkstemp's 0600 would hide the model from the
+    os.umask(umask)         # robot's user, so the file gets what open() would give it
+    os.chmod(name, 0o666 & ~umask)
     return Path(name)
 
 
