@@ -2,7 +2,9 @@
 # Copyright 2026 The sorghum_depth Authors
 # SPDX-License-Identifier: Apache-2.0
 """
-Rebuild the shipped default model ``models/sorghum_synth_small.ts`` (``make default-model``).
+Rebuild the shipped default model ``models/sorghum_synth_small.ts`` and ``.onnx``.
+
+Run by ``make default-model`` (the recorded command).
 
 Renders synthetic sorghum rows (seed 1000), trains the generator of
 ``config/train_small.yaml`` on them (the CPU recipe of ``docs/training.md``: pretrained
@@ -56,7 +58,8 @@ def main() -> None:
                        '--set', f'max_minutes={args.minutes}'])
     if code != 0:
         raise SystemExit(f'training failed with exit code {code}')
-    if export.main([str(work / 'run' / 'checkpoints' / 'last.pt'), str(MODEL)]) != 0:
+    if export.main([str(work / 'run' / 'checkpoints' / 'last.pt'), str(MODEL),
+                    '--format', 'both']) != 0:
         raise SystemExit('export failed')
     predictors = {'model': ModelPredictor(load_model(MODEL, device='cpu')),
                   'sgbm': sgbm_predictor, 'best_constant': constant_predictor}
