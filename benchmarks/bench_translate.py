@@ -204,6 +204,7 @@ def main() -> None:
         'settings': {k: str(v) for k, v in vars(args).items()} | {
             'train_seed': TRAIN_SEED, 'test_seed': TEST_SEED, 'cpu_count': os.cpu_count(),
             'wall_minutes': (time.time() - start) / 60,
+            'train_wall_minutes': sum(r['same_cpu']['wall_minutes'] for r in results.values()),
             'loadavg_start': load_start, 'loadavg_end': os.getloadavg(),
             'torch_threads_per_run': 1, 'runs': 'one after another'},
         'grey_input_baseline': grey_baseline(tests[GREY]) if GREY in tests else None,
