@@ -17,8 +17,10 @@ from pathlib import Path
 import shutil
 import struct
 import sys
+import tempfile
 
 import numpy as np
+from sorghum_depth.errors import DatasetError
 
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 PNG_END = b'\x00\x00\x00\x00IEND\xaeB`\x82'
@@ -136,3 +138,36 @@ def remove_stale_temporaries(out_dir: Path) -> list[Path]:
                   file=sys.stderr)
             removed.append(path)
     return removed
+
+
+def open_staging(out_dir: Path) -> Path:
+    """
+    Create the hidden ``.NAME.tmp-*`` folder a writer builds ``out_dir`` in.
+
+    What killed runs left is removed first; the folder is marked with this process id and
+    gets the permissions a plain mkdir would (not mkdtemp's 0700).
+
+    :raises DatasetError: the folder cannot be created (the message names ``out_dir``).
+    """
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(out_dir)
+        tmp_dir = Path(tempfile.mkdtemp(prefix=f'.{out_dir.name}.tmp-', dir=out_dir.parent))
+        (tmp_dir / OWNER_FILE).write_text(str(os.getpid()), encoding='utf-8')
+    except OSError as err:
+        raise DatasetError(f'{out_dir}: cannot create the output folder ({err})') from err
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp_dir, 0o777 & ~umask)
+    return tmp_dir
+
+
+def move_into_place(tmp_dir: Path, out_dir: Path) -> None:
+    """Replace ``out_dir`` (if any) with the finished ``tmp_dir``, the old one last removed."""
+    old = None
+    if out_dir.exists():
+        old = out_dir.with_name(tmp_dir.name + '-old')
+        out_dir.rename(old)
+    tmp_dir.rename(out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -19,18 +19,16 @@ looks like a finished dataset.
 
 from dataclasses import asdict, dataclass, field
 import math
-import os
 from pathlib import Path
 import shutil
 import sys
-import tempfile
 
 import cv2
 import numpy as np
 from sorghum_depth.errors import DatasetError
 import yaml
 
-from .dataset_check import check_pairs, OWNER_FILE, remove_stale_temporaries
+from .dataset_check import check_pairs, move_into_place, open_staging, OWNER_FILE
 
 CALIBRATION_FILE = 'calibration.yaml'
 SPLIT_NAMES = ('train', 'val')
@@ -203,18 +201,7 @@ class DatasetWriter:
             if not is_dataset(self.out_dir):
                 raise DatasetError(f'{self.out_dir}: output folder {what} and does not look '
                                    'like a dataset; not replacing it even with --overwrite')
-        try:
-            self.out_dir.parent.mkdir(parents=True, exist_ok=True)
-            remove_stale_temporaries(self.out_dir)
-            self.tmp_dir = Path(tempfile.mkdtemp(prefix=f'.{self.out_dir.name}.tmp-',
-                                                 dir=self.out_dir.parent))
-            (self.tmp_dir / OWNER_FILE).write_text(str(os.getpid()), encoding='utf-8')
-        except OSError as err:
-            raise DatasetError(f'{self.out_dir}: cannot create the output folder ({err})') \
-                from err
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self.tmp_dir, 0o777 & ~umask)
+        self.tmp_dir = open_staging(self.out_dir)
         self.names: list[str] = []
         self._done = False
 
@@ -286,14 +273,8 @@ class DatasetWriter:
             self._write_index(calib, val_fraction, readme)
         except OSError as err:        # a full disk
             raise DatasetError(f'{self.out_dir}: cannot write the dataset ({err})') from err
-        old = None
-        if self.out_dir.exists():
-            old = self.out_dir.with_name(self.tmp_dir.name + '-old')
-            self.out_dir.rename(old)
-        self.tmp_dir.rename(self.out_dir)
+        move_into_place(self.tmp_dir, self.out_dir)
         self._done = True
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
         return self.out_dir
 
     def _write_index(self, calib: Calibration, val_fraction: float, readme: str | None):

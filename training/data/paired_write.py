@@ -7,17 +7,15 @@ As for stereo datasets, the folder is built in a hidden ``.OUT.tmp-*`` folder be
 ``OUT`` (holding the writer's process id) and renamed into place only when complete.
 """
 
-import os
 from pathlib import Path
 import shutil
-import tempfile
 
 import cv2
 import numpy as np
 from sorghum_depth.errors import DatasetError
 import yaml
 
-from .dataset_check import OWNER_FILE, remove_stale_temporaries
+from .dataset_check import move_into_place, open_staging, OWNER_FILE
 from .dataset_dir import CALIBRATION_FILE
 from .paired import B_ENCODINGS, MANIFEST_FILE, PAIRED_FORMAT, PAIRED_VERSION
 
@@ -88,18 +86,7 @@ class PairedWriter:
         self.out_dir = Path(out_dir).resolve()
         self.b_encoding, self.task = b_encoding, task
         _check_out(self.out_dir, overwrite)
-        try:
-            self.out_dir.parent.mkdir(parents=True, exist_ok=True)
-            remove_stale_temporaries(self.out_dir)
-            self.tmp_dir = Path(tempfile.mkdtemp(prefix=f'.{self.out_dir.name}.tmp-',
-                                                 dir=self.out_dir.parent))
-            (self.tmp_dir / OWNER_FILE).write_text(str(os.getpid()), encoding='utf-8')
-        except OSError as err:
-            raise DatasetError(f'{self.out_dir}: cannot create the output folder ({err})') \
-                from err
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self.tmp_dir, 0o777 & ~umask)
+        self.tmp_dir = open_staging(self.out_dir)
         self.names: list[str] = []
         self._done = False
 
@@ -168,12 +155,6 @@ class PairedWriter:
         except OSError as err:        # a full disk
             raise DatasetError(f'{self.out_dir}: cannot write the paired folder ({err})') \
                 from err
-        old = None
-        if self.out_dir.exists():
-            old = self.out_dir.with_name(self.tmp_dir.name + '-old')
-            self.out_dir.rename(old)
-        self.tmp_dir.rename(self.out_dir)
+        move_into_place(self.tmp_dir, self.out_dir)
         self._done = True
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
         return self.out_dir
