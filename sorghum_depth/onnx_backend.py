@@ -20,8 +20,8 @@ import onnx
 from onnx import numpy_helper
 import onnxruntime as ort
 
-from .inference import (DepthModel, DeviceError, DeviceOutOfMemory, METADATA_FILE,
-                        ModelLoadError, parse_device, read_metadata, to_nchw)
+from .inference import (check_metadata, DepthModel, DeviceError, DeviceOutOfMemory,
+                        METADATA_FILE, ModelLoadError, parse_device, read_metadata, to_nchw)
 
 INPUTS = ('image', 'post_process')
 LEVELS = {'disable': ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
@@ -114,8 +114,15 @@ class OnnxDepthModel(DepthModel):
         return out[0].astype(np.float32, copy=False)
 
 
-def _read(path: Path) -> tuple[onnx.ModelProto, dict]:
-    """Return (model, metadata) of an ONNX file, checked; ModelLoadError if unusable."""
+def read(path: Path, inputs: tuple[str, ...] = INPUTS, check=check_metadata
+         ) -> tuple[onnx.ModelProto, dict]:
+    """
+    Return (model, metadata) of an ONNX file, checked; ModelLoadError if unusable.
+
+    ``inputs`` are the graph's expected input names and ``check`` the metadata check
+    (``inference.read_metadata``'s): a depth model's by default, a translation model's
+    from ``translation``.
+    """
     if not path.is_file():
         raise ModelLoadError(f'{path}: model file not found')
     try:
@@ -124,10 +131,10 @@ def _read(path: Path) -> tuple[onnx.ModelProto, dict]:
         raise ModelLoadError(f'{path}: not a loadable ONNX model ({err})') from err
     props = {p.key: p.value for p in model.metadata_props}
     metadata = read_metadata(path, props.get(METADATA_FILE, ''), 'onnx_weights_sha256',
-                             lambda: onnx_weights_sha256(model))
+                             lambda: onnx_weights_sha256(model), check)
     names = tuple(i.name for i in model.graph.input)
-    if names != INPUTS:
-        raise ModelLoadError(f'{path}: the model inputs are {names}, expected {INPUTS}')
+    if names != inputs:
+        raise ModelLoadError(f'{path}: the model inputs are {names}, expected {inputs}')
     return model, metadata
 
 
@@ -175,7 +182,7 @@ def load(path: Path, device: str, fp16: bool, cpu_threads: int,
         weights, or a session that cannot be created.
     """
     _providers(device, fp16)        # a bad device is named before the file is read
-    model, metadata = _read(path)
+    model, metadata = read(path)
     session, name = make_session(model, path, device, fp16, cpu_threads, optimization,
                                  spinning)
     used = session.get_providers()

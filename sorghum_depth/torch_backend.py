@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .inference import (DepthModel, DeviceError, DeviceOutOfMemory, METADATA_FILE,
-                        ModelLoadError, parse_device, read_metadata)
+from .inference import (check_metadata, DepthModel, DeviceError, DeviceOutOfMemory,
+                        METADATA_FILE, ModelLoadError, parse_device, read_metadata)
 
 
 def weights_sha256(module: torch.nn.Module) -> str:
@@ -93,14 +93,16 @@ class TorchDepthModel(DepthModel):
         return out.float().cpu().numpy()
 
 
-def load(path: Path, device: str, fp16: bool, cpu_threads: int) -> TorchDepthModel:
+def read(path: Path, dev: torch.device, cpu_threads: int, check=check_metadata
+         ) -> tuple[torch.jit.ScriptModule, dict]:
     """
-    Load ``model.ts`` and its metadata onto ``device`` (``inference.load_model``'s backend).
+    Return (module on ``dev``, metadata) of a TorchScript file, checked.
 
-    :raises DeviceError: ``device`` is malformed or absent.
+    ``check`` is the metadata check (``inference.read_metadata``'s): a depth model's by
+    default, a translation model's from ``translation``.
+
     :raises ModelLoadError: missing or unreadable file, no or bad metadata, altered weights.
     """
-    dev = resolve_device(device)
     if not path.is_file():
         raise ModelLoadError(f'{path}: model file not found')
     if cpu_threads > 0:
@@ -111,7 +113,19 @@ def load(path: Path, device: str, fp16: bool, cpu_threads: int) -> TorchDepthMod
     except Exception as err:      # torch raises several types for corrupt archives
         raise ModelLoadError(f'{path}: not a loadable TorchScript model ({err})') from err
     metadata = read_metadata(path, extra[METADATA_FILE], 'weights_sha256',
-                             lambda: weights_sha256(module))
+                             lambda: weights_sha256(module), check)
+    return module, metadata
+
+
+def load(path: Path, device: str, fp16: bool, cpu_threads: int) -> TorchDepthModel:
+    """
+    Load ``model.ts`` and its metadata onto ``device`` (``inference.load_model``'s backend).
+
+    :raises DeviceError: ``device`` is malformed or absent.
+    :raises ModelLoadError: missing or unreadable file, no or bad metadata, altered weights.
+    """
+    dev = resolve_device(device)
+    module, metadata = read(path, dev, cpu_threads)
     use_fp16 = fp16 and dev.type == 'cuda'
     module = module.half() if use_fp16 else module
     return TorchDepthModel(module.eval(), metadata, dev, use_fp16, str(path))

@@ -19,8 +19,7 @@ import time
 
 import numpy as np
 
-from .inference import (METADATA_FILE, ModelLoadError, ONNX_SUFFIX, parse_device,
-                        read_metadata, to_nchw)
+from .inference import ModelLoadError, ONNX_SUFFIX, parse_device, to_nchw
 
 TASK = 'translate'
 ENCODINGS = {'mono8': 1, 'rgb8': 3}       # output_encoding -> output channels
@@ -146,20 +145,8 @@ class TranslationModel:
 
 def _load_onnx(path: Path, device: str, cpu_threads: int) -> TranslationModel:
     """Load a translation ``model.onnx`` into an ONNX Runtime session (no torch)."""
-    import onnx
-    from .onnx_backend import make_session, onnx_weights_sha256
-    if not path.is_file():
-        raise ModelLoadError(f'{path}: model file not found')
-    try:
-        proto = onnx.load(str(path), load_external_data=False)
-    except Exception as err:        # protobuf DecodeError and others
-        raise ModelLoadError(f'{path}: not a loadable ONNX model ({err})') from err
-    props = {p.key: p.value for p in proto.metadata_props}
-    metadata = read_metadata(path, props.get(METADATA_FILE, ''), 'onnx_weights_sha256',
-                             lambda: onnx_weights_sha256(proto), check_translation_metadata)
-    names = tuple(i.name for i in proto.graph.input)
-    if names != ONNX_INPUTS:
-        raise ModelLoadError(f'{path}: the model inputs are {names}, expected {ONNX_INPUTS}')
+    from .onnx_backend import make_session, read
+    proto, metadata = read(path, ONNX_INPUTS, check_translation_metadata)
     session, name = make_session(proto, path, device, False, cpu_threads)
     return TranslationModel(lambda x: session.run(None, {'image': x})[0], metadata, name,
                             str(path), 'onnxruntime')
@@ -168,19 +155,9 @@ def _load_onnx(path: Path, device: str, cpu_threads: int) -> TranslationModel:
 def _load_torch(path: Path, device: str, cpu_threads: int) -> TranslationModel:
     """Load a translation ``model.ts`` with torch."""
     import torch
-    from .torch_backend import resolve_device, weights_sha256
+    from .torch_backend import read, resolve_device
     dev = resolve_device(device)
-    if not path.is_file():
-        raise ModelLoadError(f'{path}: model file not found')
-    if cpu_threads > 0:
-        torch.set_num_threads(cpu_threads)
-    extra = {METADATA_FILE: ''}
-    try:
-        module = torch.jit.load(str(path), map_location=dev, _extra_files=extra)
-    except Exception as err:      # torch raises several types for corrupt archives
-        raise ModelLoadError(f'{path}: not a loadable TorchScript model ({err})') from err
-    metadata = read_metadata(path, extra[METADATA_FILE], 'weights_sha256',
-                             lambda: weights_sha256(module), check_translation_metadata)
+    module, metadata = read(path, dev, cpu_threads, check_translation_metadata)
     module.eval()
 
     @torch.inference_mode()
