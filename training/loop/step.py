@@ -9,6 +9,7 @@ updated discriminator with its weights frozen. ``train_step`` is the depth task'
 ``translate_step`` the translation task's.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -63,31 +64,14 @@ def train_step(models: StepModels, left: torch.Tensor, right: torch.Tensor,
     reference-rig disparity to each sample's rig (``rig_disparities``); ``hints``
     (B, 2, H, W) are the samples' stereo hints (fraction of the width, 0 = none).
     """
-    autocast = torch.autocast(left.device.type, dtype=torch.bfloat16,
-                              enabled=amp and left.device.type == 'cuda')
+    autocast = _autocast(left, amp)
     with autocast:
         disps = rig_disparities(models.generator(left), rig_scale)
         fakes = reconstruct_views(left, right, disps[0])
     disc = models.discriminator if cfg.w_gan > 0 else None
-    d_losses = {'discriminator': left.new_zeros(())}
-    if disc is not None:
-        set_requires_grad(disc, True)
-        models.opt_d.zero_grad(set_to_none=True)
-        with autocast:
-            d_losses = discriminator_losses(disc, left, right, fakes, cfg)
-        d_losses['discriminator'].backward()
-        models.opt_d.step()
-        set_requires_grad(disc, False)
-    models.opt_g.zero_grad(set_to_none=True)
-    with autocast:
-        g_losses = generator_losses(left, right, disps, disc, cfg, fakes, hints)
-    g_losses['generator'].backward()
-    models.opt_g.step()
-    if disc is not None:
-        set_requires_grad(disc, True)
-    out = {k: float(v.detach()) for k, v in {**g_losses, **d_losses}.items()}
-    out['total'] = out['generator'] + out['discriminator']
-    return out
+    return _d_then_g(models, disc, autocast,
+                     lambda: discriminator_losses(disc, left, right, fakes, cfg),
+                     lambda: generator_losses(left, right, disps, disc, cfg, fakes, hints))
 
 
 def translate_step(models: StepModels, image_a: torch.Tensor, target_b: torch.Tensor,
@@ -102,28 +86,49 @@ def translate_step(models: StepModels, image_a: torch.Tensor, target_b: torch.Te
     the named losses as floats; ``total = generator + discriminator``. ``amp`` as in
     ``train_step``.
     """
-    autocast = torch.autocast(image_a.device.type, dtype=torch.bfloat16,
-                              enabled=amp and image_a.device.type == 'cuda')
+    autocast = _autocast(image_a, amp)
     with autocast:
         logits = models.generator(image_a)
     disc = models.discriminator if cfg.gan_weight > 0 else None
-    d_losses = {'discriminator': image_a.new_zeros(())}
+    return _d_then_g(models, disc, autocast,
+                     lambda: translate_objective.discriminator_losses(
+                         disc, image_a, target_b, torch.tanh(logits), cfg),
+                     lambda: translate_objective.generator_losses(
+                         image_a, target_b, logits, disc, cfg))
+
+
+def _autocast(x: torch.Tensor, amp: bool) -> torch.autocast:
+    """Return bfloat16 autocast on ``x``'s device, on only with ``amp`` on CUDA."""
+    return torch.autocast(x.device.type, dtype=torch.bfloat16,
+                          enabled=amp and x.device.type == 'cuda')
+
+
+def _d_then_g(models: StepModels, disc: nn.Module | None, autocast: torch.autocast,
+              d_losses: Callable[[], dict], g_losses: Callable[[], dict]) -> dict[str, float]:
+    """
+    Update the discriminator (when ``disc`` is given), then the generator: pix2pix's order.
+
+    ``d_losses`` / ``g_losses`` compute each side's named losses (``discriminator`` /
+    ``generator`` the one to minimise) under ``autocast``. Returns every loss as a float
+    and ``total = generator + discriminator`` (0 without a discriminator step).
+    """
+    d_out = {}
     if disc is not None:
         set_requires_grad(disc, True)
         models.opt_d.zero_grad(set_to_none=True)
         with autocast:
-            d_losses = translate_objective.discriminator_losses(
-                disc, image_a, target_b, torch.tanh(logits), cfg)
-        d_losses['discriminator'].backward()
+            d_out = d_losses()
+        d_out['discriminator'].backward()
         models.opt_d.step()
         set_requires_grad(disc, False)
     models.opt_g.zero_grad(set_to_none=True)
     with autocast:
-        g_losses = translate_objective.generator_losses(image_a, target_b, logits, disc, cfg)
-    g_losses['generator'].backward()
+        g_out = g_losses()
+    g_out['generator'].backward()
     models.opt_g.step()
     if disc is not None:
         set_requires_grad(disc, True)
-    out = {k: float(v.detach()) for k, v in {**g_losses, **d_losses}.items()}
+    out = {'discriminator': 0.0}
+    out.update({k: float(v.detach()) for k, v in {**g_out, **d_out}.items()})
     out['total'] = out['generator'] + out['discriminator']
     return out
