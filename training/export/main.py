@@ -195,6 +195,23 @@ def _from_checkpoint(state: dict, post_process: bool) -> tuple[Generator, dict]:
     return gen.eval(), meta
 
 
+def load_written(loader, path: Path, meta: dict, onnx: bool):
+    """
+    Load the written file with ``loader`` on the CPU, as the robot does; check its metadata.
+
+    ``loader`` is ``load_model`` (depth) or ``load_translation_model`` (translation).
+
+    :raises ExportError: the file does not load, or its metadata is not ``meta``.
+    """
+    try:
+        loaded = loader(path, device='cpu', onnx=onnx)
+    except ModelLoadError as err:
+        raise ExportError(f'the new export does not load ({err})') from err
+    if loaded.metadata != json.loads(json.dumps(meta)):
+        raise ExportError('the new export does not carry the metadata written into it')
+    return loaded
+
+
 def compare(path: Path, eager: nn.Module, meta: dict, onnx: bool = False) -> float:
     """
     Load the written file as the robot does and compare it against ``eager``.
@@ -203,12 +220,7 @@ def compare(path: Path, eager: nn.Module, meta: dict, onnx: bool = False) -> flo
         with and without post-processing.
     :raises ExportError: the file does not load, or its metadata is not ``meta``.
     """
-    try:
-        loaded = load_model(path, device='cpu', onnx=onnx)
-    except ModelLoadError as err:
-        raise ExportError(f'the new export does not load ({err})') from err
-    if loaded.metadata != json.loads(json.dumps(meta)):
-        raise ExportError('the new export does not carry the metadata written into it')
+    loaded = load_written(load_model, path, meta, onnx)
     max_diff = 0.0
     gen_rng = torch.Generator().manual_seed(0)
     with torch.no_grad():

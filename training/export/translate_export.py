@@ -26,7 +26,7 @@ from torch import nn
 import torch.nn.functional as F
 import yaml
 
-from .main import ExportError
+from .main import ExportError, load_written
 from ..data.paired import LUMA_WEIGHTS
 
 TASK = 'translate'
@@ -179,13 +179,7 @@ def compare(path: Path, eager: nn.Module, meta: dict, onnx: bool = False) -> flo
 
     :raises ExportError: the file does not load, or carries other metadata.
     """
-    import json
-    try:
-        loaded = load_translation_model(path, device='cpu', onnx=onnx)
-    except ModelLoadError as err:
-        raise ExportError(f'the new export does not load ({err})') from err
-    if loaded.metadata != json.loads(json.dumps(meta)):
-        raise ExportError('the new export does not carry the metadata written into it')
+    loaded = load_written(load_translation_model, path, meta, onnx)
     max_diff = 0.0
     rng = torch.Generator().manual_seed(0)
     with torch.no_grad():
