@@ -33,6 +33,7 @@ import sys
 import time
 
 import numpy as np
+from timing import time_calls
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -56,24 +57,10 @@ def frame(width: int, height: int, image: Path | None) -> np.ndarray:
     return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
 
 
-def stats_ms(times_s: list[float]) -> dict:
-    """Return p50, p95, min (ms) and the rate at p50 (Hz) of ``times_s``."""
-    ms = 1e3 * np.asarray(times_s)
-    p50 = float(np.median(ms))
-    return {'p50_ms': p50, 'p95_ms': float(np.percentile(ms, 95)), 'min_ms': float(ms.min()),
-            'hz_at_p50': 1e3 / p50, 'runs': int(ms.size)}
-
-
 def timed(fn, runs: int, warmup: int) -> dict:
-    """Warm ``fn`` up, then time ``runs`` calls (``fn`` synchronises itself)."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return stats_ms(times)
+    """Warm ``fn`` up, then time ``runs`` calls (``fn`` synchronises itself); adds the rate."""
+    stats = time_calls(fn, runs, warmup)
+    return {**stats, 'hz_at_p50': 1e3 / stats['p50_ms']}
 
 
 def load_variant(variant: str, path: Path, device: str):
