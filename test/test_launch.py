@@ -156,7 +156,11 @@ def test_ros2_launch_runs_the_node_with_namespace_remaps_and_model(installed):
         assert probe.send_until_answered(image_msg(frame, 'rgb8', stamp_ns=10 ** 9))
         depth = probe.depth[10 ** 9]
         assert (depth.width, depth.height, depth.encoding) == (80, 48, '32FC1')
-        assert ('depth_node', '/robot') in probe.node.get_node_names_and_namespaces()
+        # The node's graph entry can arrive after its data (seen once in CI: only the
+        # probe listed right after the answer): wait for discovery, the same membership.
+        assert probe.spin_until(lambda: ('depth_node', '/robot') in
+                                probe.node.get_node_names_and_namespaces(), 15.0), \
+            probe.node.get_node_names_and_namespaces()
         model_path, max_depth, right_check = _parameters(
             probe, '/robot/depth_node', ['model_path', 'max_depth_m', 'right_check'])
         assert model_path.string_value == str(work / 'model.ts'), 'model:= overrides'
