@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 from sorghum_depth.inference import load_model
-from sorghum_depth_training.data.synthetic import write_synthetic
+from sorghum_depth_training.data.synthetic import SCENES, write_synthetic
 from sorghum_depth_training.evaluation.evaluate import (evaluate_pairs, ModelPredictor,
                                                         sgbm_predictor)
 from sorghum_depth_training.evaluation.gt_io import find_pairs, StereoPair
@@ -47,30 +47,35 @@ def main() -> None:
     p.add_argument('--pairs', type=int, default=200, help='training scenes (default 200)')
     p.add_argument('--minutes', type=float, default=25.0,
                    help='CPU minutes of training (default 25)')
+    p.add_argument('--scenes', choices=SCENES, default='mixed',
+                   help='synthetic scenes to train on (default mixed: rows and objects)')
+    p.add_argument('--model', type=Path, default=MODEL,
+                   help=f'model to write, .ts and .onnx (default {MODEL.relative_to(REPO)})')
     p.add_argument('--work', type=Path, default=None, help='scratch folder (default: temp)')
     args = p.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix='sorghum_default_model_'))
     start = time.perf_counter()
-    write_synthetic(work / 'train', count=args.pairs, seed=1000, width=640, height=192)
+    write_synthetic(work / 'train', count=args.pairs, seed=1000, width=640, height=192,
+                    scenes=args.scenes)
     write_synthetic(work / 'test', count=8, seed=2000, width=640, height=192)
     code = train.main(['--config', str(REPO / 'config' / 'train_small.yaml'), '--data',
                        str(work / 'train'), '--out', str(work / 'run'),
                        '--set', f'max_minutes={args.minutes}'])
     if code != 0:
         raise SystemExit(f'training failed with exit code {code}')
-    if export.main([str(work / 'run' / 'checkpoints' / 'last.pt'), str(MODEL),
+    if export.main([str(work / 'run' / 'checkpoints' / 'last.pt'), str(args.model),
                     '--format', 'both']) != 0:
         raise SystemExit('export failed')
-    predictors = {'model': ModelPredictor(load_model(MODEL, device='cpu')),
+    predictors = {'model': ModelPredictor(load_model(args.model, device='cpu')),
                   'sgbm': sgbm_predictor, 'best_constant': constant_predictor}
     report = evaluate_pairs(find_pairs(work / 'test'), predictors, progress=False)
     state = load_checkpoint(work / 'run' / 'checkpoints' / 'last.pt')
     summary = {'command': 'make default-model', 'pairs': args.pairs, 'steps': state['step'],
                'train_cpu_minutes': round(state['train_seconds'] / 60, 1),
                'seconds': round(time.perf_counter() - start, 1), 'size_mb':
-               round(MODEL.stat().st_size / 2 ** 20, 2), 'test_scenes': 'synthetic seed 2000',
+               round(args.model.stat().st_size / 2 ** 20, 2), 'test_scenes': 'synthetic seed 2000',
                'metrics': {m: r['mean'] for m, r in report['methods'].items()}}
-    MODEL.with_suffix('.json').write_text(json.dumps(summary, indent=2))
+    args.model.with_suffix('.json').write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SKY, GROUND, STALK, LEAF = 0, 1, 2, 3
+SKY, GROUND, STALK, LEAF, OBJECT = 0, 1, 2, 3, 4
 FAR_M = 120.0
 NEAR_M = 0.05
 

@@ -88,13 +88,16 @@ class Scene:
     cam_rot: np.ndarray
 
 
-def _camera_rotation(pitch: float, yaw: float) -> np.ndarray:
+def camera_rotation(pitch: float, yaw: float, roll: float = 0.0) -> np.ndarray:
+    """Camera-to-world rotation: looking along +Z, pitched down, yawed, rolled (radians)."""
     ex = np.array([1.0, 0, 0])
     ey = np.array([0, -np.cos(pitch), -np.sin(pitch)])
     ez = np.array([0, -np.sin(pitch), np.cos(pitch)])
     c, s = np.cos(yaw), np.sin(yaw)
     yaw_m = np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
-    return yaw_m @ np.stack([ex, ey, ez], 1)
+    c, s = np.cos(roll), np.sin(roll)
+    roll_m = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+    return yaw_m @ np.stack([ex, ey, ez], 1) @ roll_m
 
 
 def _sample_stalks(rng: np.random.Generator) -> np.ndarray:
@@ -147,9 +150,17 @@ def sample_scene(rng: np.random.Generator) -> Scene:
     leaf_tint[:, 0] += rng.uniform(0, 0.2, len(leaves))
     sun = np.array([rng.uniform(-0.6, 0.6), rng.uniform(0.5, 1.0), rng.uniform(-0.6, 0.6)])
     centre = np.array([rng.uniform(-0.15, 0.15), rng.uniform(0.9, 1.5), 0.0])
-    rot = _camera_rotation(rng.uniform(0.08, 0.25), rng.uniform(-0.08, 0.08))
+    rot = camera_rotation(rng.uniform(0.08, 0.25), rng.uniform(-0.08, 0.08))
     return Scene(stalks, leaves, stalk_tint.astype(np.float32), leaf_tint.astype(np.float32),
                  sun / np.linalg.norm(sun), textures, centre, rot)
+
+
+def shade_sky(cloud: Texture, rays: np.ndarray, fx_px: float) -> np.ndarray:
+    """Sky colour (N, 3) of world rays (N, 3): blue fading to the horizon, with clouds."""
+    elev = -rays[:, 1] / np.linalg.norm(rays, axis=1)
+    clouds = cloud.sample(rays[:, 0] / rays[:, 2], elev, 1 / fx_px + 0 * elev)
+    base = np.array([0.55, 0.7, 0.95]) - elev[:, None] * np.array([0.3, 0.25, 0.05])
+    return base + 0.12 * np.clip(clouds, -1, 3)[:, None]
 
 
 def _shade(scene: Scene, cam: Camera, rays: np.ndarray, buf: GBuffer) -> np.ndarray:
@@ -163,11 +174,7 @@ def _shade(scene: Scene, cam: Camera, rays: np.ndarray, buf: GBuffer) -> np.ndar
         foot = np.where(np.isfinite(buf.depth[sel]), buf.depth[sel], 0) / cam.fx
         tu, tv = buf.tu[sel], buf.tv[sel]
         if mat == SKY:
-            d = rays[sel]
-            elev = -d[:, 1] / np.linalg.norm(d, axis=1)
-            cloud = tex['cloud'].sample(d[:, 0] / d[:, 2], elev, 1 / cam.fx + 0 * elev)
-            base = np.array([0.55, 0.7, 0.95]) - elev[:, None] * np.array([0.3, 0.25, 0.05])
-            color = base + 0.12 * np.clip(cloud, -1, 3)[:, None]
+            color = shade_sky(tex['cloud'], rays[sel], cam.fx)
         elif mat == GROUND:
             grain = tex['soil'].sample(tu, tv, foot * 3) * 0.18 + \
                 tex['clod'].sample(tu, tv, foot * 3) * 0.12

@@ -28,8 +28,9 @@ import numpy as np
 from .bag_io import camera_info, StereoBagWriter
 from .dataset_dir import Calibration, DatasetError, DatasetWriter
 from .paired_write import PairedWriter
-from .synth_render import Camera, GROUND, LEAF, SKY, STALK
-from .synth_scene import render_view, render_view_classes, sample_scene
+from .synth_objects import ObjectScene, render_objects, sample_object_scene
+from .synth_render import Camera, GROUND, LEAF, OBJECT, SKY, STALK
+from .synth_scene import render_view_classes, sample_scene
 from ..cli_types import positive, random_seed
 
 DEFAULT_WIDTH, DEFAULT_HEIGHT = 640, 192
@@ -37,7 +38,8 @@ DEFAULT_BASELINE_M = 0.12
 FX_PER_WIDTH = 0.6
 BAG_START_NS = 1_700_000_000 * 10**9
 BAG_PERIOD_NS = 100_000_000
-CLASS_IDS = {'sky': SKY, 'ground': GROUND, 'stalk': STALK, 'leaf': LEAF}
+CLASS_IDS = {'sky': SKY, 'ground': GROUND, 'stalk': STALK, 'leaf': LEAF, 'object': OBJECT}
+SCENES = ('rows', 'objects', 'mixed')
 CLASS_TABLE = 'mono8 class id: ' + ', '.join(f'{v} {k}' for k, v in CLASS_IDS.items())
 README = """# Synthetic sorghum-row stereo dataset
 
@@ -103,7 +105,7 @@ def _nonocc(disp_left: np.ndarray, disp_right: np.ndarray) -> np.ndarray:
 
 def render_pair(seed: int, index: int, width: int = DEFAULT_WIDTH,
                 height: int = DEFAULT_HEIGHT, fx_px: float | None = None,
-                baseline_m: float = DEFAULT_BASELINE_M) -> StereoSample:
+                baseline_m: float = DEFAULT_BASELINE_M, scenes: str = 'rows') -> StereoSample:
     """
     Render scene ``index`` of ``seed`` as a rectified stereo pair.
 
@@ -113,28 +115,30 @@ def render_pair(seed: int, index: int, width: int = DEFAULT_WIDTH,
     :param fx_px: focal length in px (fx = fy; principal point at the image centre);
         default ``0.6 * width``.
     :param baseline_m: stereo baseline in metres.
+    :param scenes: ``rows`` (sorghum rows), ``objects`` (random object scenes,
+        ``synth_objects``) or ``mixed`` (rows at even indices, objects at odd ones).
 
     :return: The StereoSample.
 
     """
-    scene, cam = _scene_camera(seed, index, width, height, fx_px)
-    left, depth_l, classes = render_view_classes(scene, cam)
-    right, depth_r = render_view(scene, cam.shifted(baseline_m))
+    scene, cam = _scene_camera(seed, index, width, height, fx_px, scenes)
+    left, depth_l, classes = _render(scene, cam)
+    right, depth_r, _ = _render(scene, cam.shifted(baseline_m))
     disp_l, disp_r = ((np.where(np.isfinite(z), cam.fx * baseline_m / z, 0)).astype(np.float32)
                       for z in (depth_l, depth_r))
     return StereoSample(_to_u8(left), _to_u8(right), disp_l, _nonocc(disp_l, disp_r), classes)
 
 
 def render_left(seed: int, index: int, width: int = DEFAULT_WIDTH,
-                height: int = DEFAULT_HEIGHT, fx_px: float | None = None
+                height: int = DEFAULT_HEIGHT, fx_px: float | None = None, scenes: str = 'rows'
                 ) -> tuple[np.ndarray, np.ndarray]:
     """
     Render only the left view of scene ``index`` of ``seed`` (as render_pair's left).
 
     :return: (uint8 RGB (H, W, 3), uint8 (H, W) class ids).
     """
-    scene, cam = _scene_camera(seed, index, width, height, fx_px)
-    left, _, classes = render_view_classes(scene, cam)
+    scene, cam = _scene_camera(seed, index, width, height, fx_px, scenes)
+    left, _, classes = _render(scene, cam)
     return _to_u8(left), classes
 
 
@@ -142,12 +146,27 @@ def _to_u8(image: np.ndarray) -> np.ndarray:
     return np.rint(image * 255).astype(np.uint8)
 
 
-def _scene_camera(seed: int, index: int, width: int, height: int, fx_px: float | None):
+def _scene_camera(seed: int, index: int, width: int, height: int, fx_px: float | None,
+                  scenes: str = 'rows'):
     """Scene ``index`` of ``seed`` and its left camera (principal point at the centre)."""
+    if scenes not in SCENES:
+        raise DatasetError(f'unknown scenes {scenes!r}: one of {", ".join(SCENES)}')
     fx_px = default_fx_px(width) if fx_px is None else float(fx_px)
-    scene = sample_scene(np.random.default_rng([seed, index]))
-    return scene, Camera(fx_px, fx_px, (width - 1) / 2, (height - 1) / 2, width, height,
+    rng = np.random.default_rng([seed, index])
+    if scenes == 'objects' or (scenes == 'mixed' and index % 2):
+        scene = sample_object_scene(rng)
+        fy_px = fx_px * scene.fy_over_fx
+    else:
+        scene, fy_px = sample_scene(rng), fx_px
+    return scene, Camera(fx_px, fy_px, (width - 1) / 2, (height - 1) / 2, width, height,
                          scene.cam_centre, scene.cam_rot)
+
+
+def _render(scene, cam: Camera) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Render ``scene`` (rows or objects) from ``cam``: rgb, depth_m, class ids."""
+    if isinstance(scene, ObjectScene):
+        return render_objects(scene, cam)
+    return render_view_classes(scene, cam)
 
 
 def synthetic_calibration(width: int, height: int, fx_px: float, baseline_m: float,
@@ -160,7 +179,7 @@ def synthetic_calibration(width: int, height: int, fx_px: float, baseline_m: flo
 def write_synthetic(out_dir: Path, count: int, seed: int = 0, width: int = DEFAULT_WIDTH,
                     height: int = DEFAULT_HEIGHT, fx_px: float | None = None,
                     baseline_m: float = DEFAULT_BASELINE_M, bag_path: Path | None = None,
-                    overwrite: bool = False) -> Calibration:
+                    overwrite: bool = False, scenes: str = 'rows') -> Calibration:
     """
     Render ``count`` scenes into a dataset folder (and optionally an MCAP bag).
 
@@ -170,6 +189,7 @@ def write_synthetic(out_dir: Path, count: int, seed: int = 0, width: int = DEFAU
     :param bag_path: also write a rosbag2 MCAP here (topics /stereo/{left,right}/image_rect,
         rgb8, with camera_info), or None.
     :param overwrite: replace an existing dataset in ``out_dir``.
+    :param scenes: ``rows``, ``objects`` or ``mixed`` (see render_pair).
 
     :return: The calibration written.
 
@@ -177,6 +197,7 @@ def write_synthetic(out_dir: Path, count: int, seed: int = 0, width: int = DEFAU
     fx_px = default_fx_px(width) if fx_px is None else float(fx_px)
     calib = synthetic_calibration(width, height, fx_px, baseline_m, {
         'generator': 'sorghum-depth-synth', 'seed': int(seed), 'count': int(count),
+        'scenes': scenes,
         'disp_gt': 'disp_gt/NNNNNN.npy float32 px, left view, 0 = sky',
         'nonocc': 'nonocc/NNNNNN.png 255 = visible in right view',
         'labels': f'labels/NNNNNN.png {CLASS_TABLE}',
@@ -187,7 +208,7 @@ def write_synthetic(out_dir: Path, count: int, seed: int = 0, width: int = DEFAU
     try:
         with DatasetWriter(out_dir, overwrite) as writer:
             for i in range(count):
-                s = render_pair(seed, i, width, height, fx_px, baseline_m)
+                s = render_pair(seed, i, width, height, fx_px, baseline_m, scenes)
                 name = writer.add_pair(s.left[..., ::-1], s.right[..., ::-1], s.disp_gt_px)
                 writer.write_file(f'nonocc/{name}.png', s.nonocc.astype(np.uint8) * 255)
                 writer.write_file(f'labels/{name}.png', s.classes)
@@ -264,6 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--fx', type=positive, default=None, help='focal length px (0.6 * width)')
     p.add_argument('--baseline', type=positive, default=DEFAULT_BASELINE_M,
                    help=f'baseline in metres (default {DEFAULT_BASELINE_M})')
+    p.add_argument('--scenes', choices=SCENES, default='rows',
+                   help='rows: sorghum rows (default); objects: random boxes, spheres, '
+                   'cylinders and panels on a ground, walls or sky (depth cues that are not '
+                   'rows); mixed: rows at even indices, objects at odd ones')
     p.add_argument('--bag', type=Path, default=None,
                    help='also write a rosbag2 MCAP of the pairs to this new folder')
     p.add_argument('--paired-stalks', action='store_true',
@@ -291,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
                                    args.fx, args.overwrite)
         else:
             write_synthetic(args.out, args.count, args.seed, args.width, args.height, args.fx,
-                            args.baseline, args.bag, args.overwrite)
+                            args.baseline, args.bag, args.overwrite, args.scenes)
     except DatasetError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
