@@ -52,7 +52,9 @@ NEW = ['optim.lr_g=5e-4', 'optim.decay_at=0.75', 'discriminator.base_channels=32
 PRETRAINED = ['generator.encoder=efficientnet_lite0', 'data.height=128', 'data.width=416']
 UNET = ['generator.encoder=unet', 'data.height=128', 'data.width=448']   # multiples of 64
 BOTH = NEW + PRETRAINED + ['loss.w_hint=1']
-# name -> (config overrides, training data: 'kitti' or 'mixed' = KITTI + synthetic rows)
+HIRES = ['data.height=192', 'data.width=640']
+# name -> (config overrides, training data: 'kitti'; 'mixed' = KITTI + EuRoC + synthetic
+# rows; 'objects' = KITTI + synthetic object scenes)
 VARIANTS = {
     'today': (TODAY, 'kitti'),
     'pretrained': (NEW + PRETRAINED + ['loss.w_hint=0', 'loss.w_gan=0.01'], 'kitti'),
@@ -61,6 +63,8 @@ VARIANTS = {
     'both_gan': (BOTH + ['loss.w_gan=0.01'], 'kitti'),
     'both_gan_fullres': (BOTH + ['loss.w_gan=0.01', 'loss.full_res=true'], 'kitti'),
     'both_gan_mixed_rigs': (BOTH + ['loss.w_gan=0.01'], 'mixed'),
+    'both_gan_hires': (BOTH + ['loss.w_gan=0.01'] + HIRES, 'kitti'),
+    'both_gan_objects': (BOTH + ['loss.w_gan=0.01'], 'objects'),
 }
 
 
@@ -73,12 +77,13 @@ def make_data(work: Path, synth_pairs: int) -> tuple[list[Path], Path]:
     """
     Import KITTI, extract EuRoC, render synthetic rows, fill the hints caches, once.
 
-    :returns: (training dirs: the two KITTI ones first, then EuRoC and synthetic rows;
-        the synthetic test folder).
+    :returns: (training dirs: the two KITTI ones first, then EuRoC, synthetic rows and
+        synthetic object scenes; the synthetic test folder).
     """
     kitti = DATA / 'kitti_odometry'
     dirs = [work / 'data' / 'kitti_seq1', work / 'data' / 'kitti_seq2_head',
-            work / 'data' / 'euroc', work / 'data' / 'synth_train']
+            work / 'data' / 'euroc', work / 'data' / 'synth_train',
+            work / 'data' / 'synth_objects']
     if not (dirs[0] / 'calibration.yaml').is_file():
         _run([sys.executable, '-m', 'sorghum_depth_training.data.folder_import',
               str(kitti / 'seq1'), '-o', str(dirs[0]), '--overwrite'])
@@ -90,6 +95,9 @@ def make_data(work: Path, synth_pairs: int) -> tuple[list[Path], Path]:
               str(DATA / 'euroc_v101_stereo_bag'), '-o', str(dirs[2]), '--overwrite'])
     if not (dirs[3] / 'calibration.yaml').is_file():
         write_synthetic(dirs[3], count=synth_pairs, seed=1000, width=640, height=192)
+    if not (dirs[4] / 'calibration.yaml').is_file():
+        write_synthetic(dirs[4], count=synth_pairs, seed=1000, width=640, height=192,
+                        scenes='objects')
     test = work / 'data' / 'synth_test'
     if not (test / 'calibration.yaml').is_file():
         write_synthetic(test, count=8, seed=2000, width=640, height=192)
@@ -116,9 +124,14 @@ def _finished(run: Path, minutes: float) -> bool:
     return last.is_file() and load_checkpoint(last).get('train_seconds', 0) >= 60 * minutes
 
 
+def train_dirs(which: str, data: list[Path]) -> list[Path]:
+    """Return the training folders of a variant's data kind (make_data's order)."""
+    return {'kitti': data[:2], 'mixed': data[:4], 'objects': data[:2] + data[4:5]}[which]
+
+
 def _command(name: str, data: list[Path], run: Path, args: argparse.Namespace) -> list[str]:
     overrides, which = VARIANTS[name]
-    data = data if which == 'mixed' else data[:2]     # KITTI: the first two
+    data = train_dirs(which, data)
     sets = overrides + [
         f'max_minutes={args.minutes}', f'snapshot_minutes={args.snapshot}', 'epochs=100000',
         'threads=1', 'data.num_workers=0', 'batch_size=4', f'seed={args.seed}',
@@ -230,6 +243,9 @@ def main() -> None:
     p.add_argument('--work', type=Path, default=Path(tempfile.gettempdir()) / 'sorghum_recipe',
                    help='scratch folder, reused by a later run (default: %(default)s)')
     p.add_argument('--out', type=Path, default=HERE / 'results')
+    p.add_argument('--name', default='recipe',
+                   help='stem of the JSON and plot in --out (default recipe); give another '
+                   'one when running a few variants, so the full table is kept')
     args = p.parse_args()
     data, synth_test = make_data(args.work, args.synth_pairs)
     start = time.time()
@@ -238,17 +254,17 @@ def main() -> None:
     results = {n: evaluate_run(n, args.work, held, 4) for n in args.variants}
     for name, res in results.items():
         if 'loss.w_gan=0' not in res['overrides']:
-            dirs = data if res['data'] == 'mixed' else data[:2]
+            dirs = train_dirs(res['data'], data)
             res['gan_check'] = gan_check(args.work / 'runs' / name / 'checkpoints' / 'last.pt',
                                          dirs)
     args.out.mkdir(parents=True, exist_ok=True)
-    plot(results, args.out / 'recipe.png')
+    plot(results, args.out / f'{args.name}.png')
     summary = {'settings': {k: str(v) for k, v in vars(args).items()} | {
         'cpu_count': os.cpu_count(), 'wall_minutes': (time.time() - start) / 60},
         'middlebury_best_constant_mae_pct': held.middlebury_floor,
         'hints_seconds_per_pair': hint_cost(data),
         'sgbm': score_sgbm(held), 'variants': results}
-    (args.out / 'recipe.json').write_text(json.dumps(summary, indent=2))
+    (args.out / f'{args.name}.json').write_text(json.dumps(summary, indent=2))
     print(json.dumps({n: r['final'] for n, r in results.items()}, indent=1))
 
 

@@ -59,12 +59,12 @@ def test_object_scene_gt_disparity_is_exact():
 
 
 def test_objects_vary_aspect_and_mixed_alternates():
-    """Object scenes draw their pixel aspect; mixed renders rows at even indices."""
-    rows = render_pair(4, 2, 256, 128, scenes='rows')
-    mixed_even, mixed_odd = (render_pair(4, i, 256, 128, scenes='mixed') for i in (2, 3))
-    np.testing.assert_array_equal(rows.left, mixed_even.left)
-    assert (mixed_odd.classes == OBJECT).any() and not (mixed_even.classes == OBJECT).any()
-    a, b = render_pair(4, 3, 256, 128, scenes='objects'), mixed_odd
+    """Mixed renders rows at every third index, object scenes at the others."""
+    rows = render_pair(4, 3, 256, 128, scenes='rows')
+    mixed_rows, mixed_objects = (render_pair(4, i, 256, 128, scenes='mixed') for i in (3, 4))
+    np.testing.assert_array_equal(rows.left, mixed_rows.left)
+    assert (mixed_objects.classes == OBJECT).any() and not (mixed_rows.classes == OBJECT).any()
+    a, b = render_pair(4, 4, 256, 128, scenes='objects'), mixed_objects
     np.testing.assert_array_equal(a.left, b.left)
 
 

@@ -116,7 +116,8 @@ def render_pair(seed: int, index: int, width: int = DEFAULT_WIDTH,
         default ``0.6 * width``.
     :param baseline_m: stereo baseline in metres.
     :param scenes: ``rows`` (sorghum rows), ``objects`` (random object scenes,
-        ``synth_objects``) or ``mixed`` (rows at even indices, objects at odd ones).
+        ``synth_objects``) or ``mixed`` (rows at every third index from 0, objects at
+        the others).
 
     :return: The StereoSample.
 
@@ -153,7 +154,7 @@ def _scene_camera(seed: int, index: int, width: int, height: int, fx_px: float |
         raise DatasetError(f'unknown scenes {scenes!r}: one of {", ".join(SCENES)}')
     fx_px = default_fx_px(width) if fx_px is None else float(fx_px)
     rng = np.random.default_rng([seed, index])
-    if scenes == 'objects' or (scenes == 'mixed' and index % 2):
+    if scenes == 'objects' or (scenes == 'mixed' and index % 3):
         scene = sample_object_scene(rng)
         fy_px = fx_px * scene.fy_over_fx
     else:
@@ -288,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--scenes', choices=SCENES, default='rows',
                    help='rows: sorghum rows (default); objects: random boxes, spheres, '
                    'cylinders and panels on a ground, walls or sky (depth cues that are not '
-                   'rows); mixed: rows at even indices, objects at odd ones')
+                   'rows); mixed: one third rows (indices 0, 3, 6, ...), two thirds objects')
     p.add_argument('--bag', type=Path, default=None,
                    help='also write a rosbag2 MCAP of the pairs to this new folder')
     p.add_argument('--paired-stalks', action='store_true',
