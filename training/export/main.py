@@ -27,9 +27,9 @@ import numpy as np
 from sorghum_depth.inference import load_model, ModelLoadError, weights_sha256
 import torch
 from torch import nn
-import torch.nn.functional as F
 
 from .files import METADATA_FILE, temp_beside, write_torchscript  # noqa: F401 (tests)
+from .resize import resize_aa, resize_bilinear
 from ..loop.checkpoint import CheckpointError, load_checkpoint
 from ..nets.generator import Generator, GeneratorConfig
 
@@ -95,12 +95,10 @@ class ExportedDepth(nn.Module):
         :returns: (B, 1, H, W) disparity in px.
         """
         h, w = image.shape[-2], image.shape[-1]
-        x = F.interpolate(image, size=(self.height, self.width), mode='bilinear',
-                          align_corners=False, antialias=True)
+        x = resize_aa(image, self.height, self.width)
         use_pp = self.post_process if post_process < 0 else post_process > 0
         disp = self._post_processed(x) if use_pp else self._left_disp(x)
-        disp = F.interpolate(disp, size=(h, w), mode='bilinear', align_corners=False)
-        return disp * float(w)
+        return resize_bilinear(disp * float(w), h, w)
 
 
 def build_metadata(state: dict, post_process: bool) -> dict:

@@ -6,10 +6,10 @@ The ONNX side of ``sorghum-depth-export``: ``model.onnx`` for ONNX Runtime.
 One graph keeps the exported-model contract: inputs ``image`` (B, 3, H, W) float RGB in
 [0, 1] with B, H and W dynamic, and ``post_process`` an int64 scalar (1 on, 0 off, -1 as
 exported) that selects one of two branches of an ONNX ``If`` (``torch.cond``): only the
-chosen branch runs, so post-processing off costs one generator pass. The antialiased
-bilinear resize to the training size is exported by torch's dynamo exporter
-(``onnxscript``) as an ONNX ``Resize`` with ``antialias=1`` (opset 18), which ONNX
-Runtime computes as torch does (docs/runtime.md gives the measured difference).
+chosen branch runs, so post-processing off costs one generator pass. Both resizes
+(antialiased to the training size, bilinear back) are plain gathers and products
+(``resize``), not ONNX ``Resize`` nodes, whose kernels in ONNX Runtime compute other
+values than torch's (docs/runtime.md gives the measured difference).
 """
 
 import contextlib
