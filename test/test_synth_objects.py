@@ -10,8 +10,7 @@ from sorghum_depth_training.data.dataset_dir import load_dataset
 from sorghum_depth_training.data.synth_objects_hit import hit_boxes, hit_panels, hit_spheres
 from sorghum_depth_training.data.synth_render import Camera, GBuffer, GROUND, OBJECT, SKY
 from sorghum_depth_training.data.synthetic import render_pair
-from sorghum_depth_training.objectives.warp import reconstruct_left
-import torch
+from test_synthetic import warp_errors
 
 
 def _camera(width=64, height=48, fx=50.0):
@@ -38,23 +37,13 @@ def test_primitives_hit_where_geometry_says():
     assert abs(depth - 6.0) < 1e-4 and (buf.mat == OBJECT).mean() > 0.99
 
 
-def _photometric_errors(sample):
-    h, w = sample.disp_gt_px.shape
-    left = torch.from_numpy(sample.left / 255.0).float().permute(2, 0, 1)[None]
-    right = torch.from_numpy(sample.right / 255.0).float().permute(2, 0, 1)[None]
-    disp = torch.from_numpy(sample.disp_gt_px / w)[None, None]
-    err_gt = (reconstruct_left(right, disp) - left).abs().mean(1)[0].numpy()
-    err_zero = (reconstruct_left(right, torch.zeros_like(disp)) - left).abs().mean(1)[0].numpy()
-    return err_gt, err_zero
-
-
 def test_object_scene_gt_disparity_is_exact():
     """The right view warped by the GT rebuilds the left one (non-occluded pixels)."""
     for index in range(3):
         s = render_pair(11, index, 320, 128, scenes='objects')
         assert set(np.unique(s.classes)) <= {SKY, GROUND, OBJECT}
         assert (s.classes == OBJECT).mean() > 0.02
-        err_gt, err_zero = _photometric_errors(s)
+        err_gt, err_zero = warp_errors(s)
         assert err_gt[s.nonocc].mean() < 0.2 * err_zero[s.nonocc].mean()
 
 

@@ -13,7 +13,7 @@ from sorghum_depth_training.objectives.warp import reconstruct_left
 import torch
 
 
-def _warp_errors(sample):
+def warp_errors(sample):
     """Mean abs error (0..1 intensity) of left vs right warped by GT and by zero disparity."""
     h, w = sample.disp_gt_px.shape
     left = torch.from_numpy(sample.left / 255.0).float().permute(2, 0, 1)[None]
@@ -29,7 +29,7 @@ def test_gt_disparity_reconstructs_left_far_better_than_zero():
         s = render_pair(seed=7, index=index)
         assert s.left.shape == (192, 640, 3) and s.disp_gt_px.dtype == np.float32
         assert 10.0 < s.disp_gt_px.max() < 0.3 * 640
-        err_gt, err_zero = _warp_errors(s)
+        err_gt, err_zero = warp_errors(s)
         vis = s.nonocc
         print(f'scene {index}: all pixels gt {err_gt.mean():.4f} zero {err_zero.mean():.4f}; '
               f'non-occluded ({vis.mean():.0%}) gt {err_gt[vis].mean():.4f} '
