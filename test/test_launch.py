@@ -113,6 +113,11 @@ def installed(tmp_path_factory):
 
 def _launch(env, work, *args: str) -> subprocess.Popen:
     log = open(work / 'launch.log', 'w')
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        # a shell's background job (`pytest &`, some CI runners) starts with SIGINT ignored,
+        # and children inherit that: ros2 launch would then sit through _stop's Ctrl-C;
+        # a handler (not SIG_IGN) is reset to the default in the child at exec
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     return subprocess.Popen([str(ROS2), 'launch', 'sorghum_depth', 'sorghum_depth.launch.py',
                              *args], env=env, stdout=log, stderr=subprocess.STDOUT)
 
