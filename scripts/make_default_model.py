@@ -25,7 +25,7 @@ from sorghum_depth.inference import load_model
 from sorghum_depth_training.data.synthetic import SCENES, write_synthetic
 from sorghum_depth_training.evaluation.evaluate import (evaluate_pairs, ModelPredictor,
                                                         sgbm_predictor)
-from sorghum_depth_training.evaluation.gt_io import find_pairs, StereoPair
+from sorghum_depth_training.evaluation.gt_io import find_pairs, PairRef, StereoPair
 from sorghum_depth_training.evaluation.metrics import best_constant_disparity
 from sorghum_depth_training.export import main as export
 from sorghum_depth_training.loop import train
@@ -59,7 +59,7 @@ def real_scenes(predictors: dict) -> dict:
     out = {}
     for name, pairs in (('middlebury2003', find_pairs(DATA / 'middlebury2003')),
                         ('kitti_seq2_tail', kitti_heldout())):
-        pairs = [p.load() if hasattr(p, 'load') else p for p in pairs]
+        pairs = [p.load() if isinstance(p, PairRef) else p for p in pairs]   # read once
         rows = {}
         for method, alignment in (('model', 'median'), ('best_constant', 'metric')):
             report = evaluate_pairs(pairs, {method: predictors[method]},

@@ -12,7 +12,7 @@ direction, and merges the nearer hits of each primitive's pixel window into the 
 
 import numpy as np
 
-from .synth_render import Camera, GBuffer, NEAR_M, OBJECT
+from .synth_render import Camera, cylinder_side, GBuffer, NEAR_M, OBJECT
 
 BOX, SPHERE, CYLINDER, PANEL = 0, 1, 2, 3
 AMBIENT = 0.35
@@ -76,20 +76,6 @@ def hit_spheres(cam: Camera, rays, buf: GBuffer, params, ids, sun) -> None:
                   tu, tv, _shade(normal, sun))
 
 
-def _cylinder_side(c, d, x, z, r, y0, y1):
-    """Nearest hit of the vertical side: t, mask, normal, (tu, tv)."""
-    ox, oz = c[0] - x, c[2] - z
-    a = d[..., 0] ** 2 + d[..., 2] ** 2
-    b = 2 * (ox * d[..., 0] + oz * d[..., 2])
-    disc = b * b - 4 * a * (ox * ox + oz * oz - r * r)
-    with np.errstate(divide='ignore', invalid='ignore'):
-        t = (-b - np.sqrt(np.maximum(disc, 0))) / (2 * a)
-    y = c[1] + t * d[..., 1]
-    nx, nz = (ox + t * d[..., 0]) / r, (oz + t * d[..., 2]) / r
-    normal = np.stack([nx, np.zeros_like(nx), nz], -1)
-    return t, (disc > 0) & (y >= y0) & (y <= y1), normal, (np.arctan2(nz, nx) * r, y)
-
-
 def hit_cylinders(cam: Camera, rays, buf: GBuffer, params, ids, sun) -> None:
     """Vertical cylinders with caps: x, z, radius, bottom y0, top y1."""
     x, z, r, y0, y1 = (params[:, i] for i in range(5))
@@ -100,8 +86,9 @@ def hit_cylinders(cam: Camera, rays, buf: GBuffer, params, ids, sun) -> None:
         if win[0] >= win[1] or win[2] >= win[3]:
             continue
         d = rays[win[2]:win[3], win[0]:win[1]]
-        t, hit, normal, (tu, tv) = _cylinder_side(c, d, x[k], z[k], r[k], y0[k], y1[k])
-        t = np.where(hit, t, np.inf)
+        t, hit, nx, nz, tv = cylinder_side(c, d, x[k], z[k], r[k], y0[k], y1[k])
+        normal = np.stack([nx, np.zeros_like(nx), nz], -1)
+        tu, t = np.arctan2(nz, nx) * r[k], np.where(hit, t, np.inf)
         for y_cap, up in ((y1[k], 1.0), (y0[k], -1.0)):
             with np.errstate(divide='ignore', invalid='ignore'):
                 tc = (y_cap - c[1]) / d[..., 1]

@@ -113,6 +113,27 @@ def hit_ground(cam: Camera, rays: np.ndarray, buf: GBuffer, sun: np.ndarray) -> 
     buf.merge((0, cam.width, 0, cam.height), t, hit, GROUND, 0, px, pz, shade)
 
 
+def cylinder_side(c: np.ndarray, d: np.ndarray, x: float, z: float, r: float, y0: float,
+                  y1: float) -> tuple[np.ndarray, ...]:
+    """
+    Nearest hit of rays ``c + t d`` (d: (..., 3)) with a vertical cylinder's side.
+
+    :param x, z, r: axis position and radius in metres; y0, y1: bottom and top heights.
+
+    :return: (t, hit, nx, nz, y): ray parameter, mask of hits within [y0, y1] (``t`` not
+        yet checked against the near plane), the unit normal's x and z, the hit's height.
+    """
+    ox, oz = c[0] - x, c[2] - z
+    a = d[..., 0] ** 2 + d[..., 2] ** 2
+    b = 2 * (ox * d[..., 0] + oz * d[..., 2])
+    disc = b * b - 4 * a * (ox * ox + oz * oz - r * r)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        t = (-b - np.sqrt(np.maximum(disc, 0))) / (2 * a)
+    y = c[1] + t * d[..., 1]
+    nx, nz = (ox + t * d[..., 0]) / r, (oz + t * d[..., 2]) / r
+    return t, (disc > 0) & (y >= y0) & (y <= y1), nx, nz, y
+
+
 def hit_stalks(cam, rays, buf, stalks, sun) -> None:
     """Intersect rays with vertical cylinders ``stalks`` (N, 4): x, z, radius, height."""
     corners = np.stack([stalks[:, 0] - stalks[:, 2], stalks[:, 0] + stalks[:, 2],
@@ -124,15 +145,8 @@ def hit_stalks(cam, rays, buf, stalks, sun) -> None:
         if win[0] >= win[1] or win[2] >= win[3]:
             continue
         x, z, r, h = stalks[k]
-        d = rays[win[2]:win[3], win[0]:win[1]]
-        ox, oz = c[0] - x, c[2] - z
-        a = d[..., 0] ** 2 + d[..., 2] ** 2
-        b = 2 * (ox * d[..., 0] + oz * d[..., 2])
-        disc = b * b - 4 * a * (ox * ox + oz * oz - r * r)
-        t = (-b - np.sqrt(np.maximum(disc, 0))) / (2 * a)
-        y = c[1] + t * d[..., 1]
-        hit = (disc > 0) & (t > NEAR_M) & (y >= 0) & (y <= h)
-        nx, nz = (ox + t * d[..., 0]) / r, (oz + t * d[..., 2]) / r
+        t, side, nx, nz, y = cylinder_side(c, rays[win[2]:win[3], win[0]:win[1]], x, z, r, 0, h)
+        hit = side & (t > NEAR_M)
         shade = 0.45 + 0.55 * np.maximum(nx * sun[0] + nz * sun[2], 0)
         buf.merge(win, t, hit, STALK, k, np.arctan2(nz, nx) * r, y, shade)
 
