@@ -65,6 +65,9 @@ VARIANTS = {
     'both_gan_mixed_rigs': (BOTH + ['loss.w_gan=0.01'], 'mixed'),
     'both_gan_hires': (BOTH + ['loss.w_gan=0.01'] + HIRES, 'kitti'),
     'both_gan_objects': (BOTH + ['loss.w_gan=0.01'], 'objects'),
+    'both_gan_ema': (BOTH + ['loss.w_gan=0.01', 'optim.ema=0.995'], 'kitti'),
+    'both_gan_ema_hint2': (BOTH + ['loss.w_gan=0.01', 'optim.ema=0.995', 'loss.w_hint=2'],
+                           'kitti'),
 }
 
 

@@ -179,6 +179,13 @@ def _describe(path: Path, meta: dict, diff: float) -> str:
             f"{meta['baseline_m']:.3f} m); max |exported - eager| = {diff:.2e} px")
 
 
+def exported_weights(state: dict) -> dict:
+    """Return the generator weights a checkpoint exports: the average when it has one."""
+    if 'generator_ema' in state:
+        return state['generator_ema']['weights']
+    return state['generator']
+
+
 def _from_checkpoint(state: dict, post_process: bool) -> tuple[Generator, dict]:
     """Return (eval generator, metadata) of a depth checkpoint; ExportError if unusable."""
     check_geometry(state)
@@ -186,7 +193,7 @@ def _from_checkpoint(state: dict, post_process: bool) -> tuple[Generator, dict]:
     try:
         gen = Generator(GeneratorConfig(**{**state['model']['generator'],
                                            'pretrained': False}))
-        gen.load_state_dict(state['generator'])
+        gen.load_state_dict(exported_weights(state))
         meta = build_metadata(state, post_process)
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise ExportError(f'checkpoint does not describe a generator ({err})') from err

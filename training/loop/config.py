@@ -49,7 +49,9 @@ class OptimConfig:
 
     Both learning rates are multiplied by ``decay_factor`` once the run is ``decay_at``
     of the way through its budget (steps, minutes or epochs, whichever ends it first;
-    0 = never), as monodepth2 does at 3/4 of its epochs.
+    0 = never), as monodepth2 does at 3/4 of its epochs. ``ema`` > 0 keeps an exponential
+    moving average of the generator's weights with that decay per step (0 = off);
+    validation, ``best.pt`` and the export then use the average.
     """
 
     lr_g: float = 5e-4
@@ -58,6 +60,7 @@ class OptimConfig:
     betas_d: tuple[float, float] = (0.5, 0.999)
     decay_at: float = 0.75
     decay_factor: float = 0.1
+    ema: float = 0.0
 
 
 @dataclass
@@ -263,7 +266,7 @@ RANGES = {
     'threads': '>= 0', 'data.height': '>= 1', 'data.width': '>= 1',
     'data.num_workers': '>= 0', 'optim.lr_g': '> 0', 'optim.lr_d': '> 0',
     'optim.betas_g': 'in [0, 1)', 'optim.betas_d': 'in [0, 1)', 'optim.decay_at': 'in [0, 1)',
-    'optim.decay_factor': 'in (0, 1]', 'augment.flip_prob': 'in [0, 1]',
+    'optim.decay_factor': 'in (0, 1]', 'optim.ema': 'in [0, 1)', 'augment.flip_prob': 'in [0, 1]',
     'augment.jitter_prob': 'in [0, 1]', 'augment.gamma': '> 0', 'augment.brightness': '> 0',
     'augment.colour': '> 0', 'loss.alpha_ssim': 'in [0, 1]', 'loss.w_appearance': '>= 0',
     'loss.w_lr': '>= 0', 'loss.w_smooth': '>= 0', 'loss.w_gan': '>= 0', 'loss.w_hint': '>= 0',

@@ -26,6 +26,7 @@ from tqdm import tqdm
 from .checkpoint import (check_model_config, CheckpointError, git_revision, load_checkpoint,
                          restore_rng_state, rng_state, save_checkpoint)
 from .config import save_config, TrainConfig
+from .ema import WeightAverage
 from .step import StepModels, train_step
 from .tb_log import RunLogger
 from .validate import validate
@@ -78,6 +79,7 @@ class Trainer:
         self._open_data()
         torch.manual_seed(cfg.seed)
         self.generator, self.discriminator = (net.to(device) for net in self._build_networks())
+        self.ema = WeightAverage(self.generator, cfg.optim.ema) if cfg.optim.ema > 0 else None
         o = cfg.optim
         self.opt_g = torch.optim.Adam(self.generator.parameters(), o.lr_g, tuple(o.betas_g))
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), o.lr_d,
@@ -133,7 +135,12 @@ class Trainer:
 
     def _validate(self) -> dict[str, float]:
         """Score the generator on the validation split (rank 0)."""
-        return validate(self.generator, self.val_set, self.device, self.cfg.loss.alpha_ssim)
+        return validate(self.eval_generator(), self.val_set, self.device,
+                        self.cfg.loss.alpha_ssim)
+
+    def eval_generator(self) -> torch.nn.Module:
+        """Return the generator that validation and export use: the average when kept."""
+        return self.generator if self.ema is None else self.ema.module
 
     def _score(self, metrics: dict[str, float]) -> float:
         """Return the number ``best.pt`` minimises."""
@@ -172,6 +179,11 @@ class Trainer:
         check_model_config(path, state, **self._model_configs())
         self.generator.load_state_dict(state['generator'])
         self.discriminator.load_state_dict(state['discriminator'])
+        if self.ema is not None:
+            if 'generator_ema' in state:
+                self.ema.load_state_dict(state['generator_ema'])
+            else:    # average from here on, as a fresh run starts it
+                self.ema = WeightAverage(self.generator, self.cfg.optim.ema)
         self.opt_g.load_state_dict(state['opt_g'])
         self.opt_d.load_state_dict(state['opt_d'])
         self.step, self.epoch = state['step'], state['epoch']
@@ -256,7 +268,8 @@ class Trainer:
             'generator': self.generator.state_dict(),
             'discriminator': self.discriminator.state_dict(),
             'opt_g': self.opt_g.state_dict(), 'opt_d': self.opt_d.state_dict(),
-            'rng': rng_state()})
+            'rng': rng_state(),
+            **({} if self.ema is None else {'generator_ema': self.ema.state_dict()})})
 
     def _after_step(self, losses: dict[str, float], batch: dict) -> None:
         if not all(math.isfinite(v) for v in losses.values()):
@@ -337,6 +350,8 @@ class Trainer:
             batches = self._epoch_batches()
             for batch in self._loader(batches[self.batch_in_epoch:]):
                 losses = self._train_one(batch)
+                if self.ema is not None:
+                    self.ema.update()
                 self._tick()
                 self._after_step(losses, batch)
                 bar.total = self._expected_total(bar.total)
