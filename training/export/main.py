@@ -30,7 +30,7 @@ from torch import nn
 
 from .files import METADATA_FILE, temp_beside, write_torchscript  # noqa: F401 (tests)
 from .resize import resize_aa, resize_bilinear
-from ..loop.checkpoint import CheckpointError, load_checkpoint
+from ..loop.checkpoint import CheckpointError, exported_weights, load_checkpoint
 from ..nets.generator import Generator, GeneratorConfig
 
 
@@ -177,13 +177,6 @@ def _depth_onnx(eager: nn.Module, meta: dict):
 def _describe(path: Path, meta: dict, diff: float) -> str:
     return (f"exported {path} ({meta['input_width']}x{meta['input_height']}, baseline "
             f"{meta['baseline_m']:.3f} m); max |exported - eager| = {diff:.2e} px")
-
-
-def exported_weights(state: dict) -> dict:
-    """Return the generator weights a checkpoint exports: the average when it has one."""
-    if 'generator_ema' in state:
-        return state['generator_ema']['weights']
-    return state['generator']
 
 
 def _from_checkpoint(state: dict, post_process: bool) -> tuple[Generator, dict]:

@@ -28,6 +28,7 @@ import yaml
 
 from .main import ExportError, load_written
 from ..data.paired import LUMA_WEIGHTS
+from ..loop.checkpoint import exported_weights
 
 TASK = 'translate'
 
@@ -125,7 +126,7 @@ def _translator_from_state(state: dict) -> tuple[nn.Module, dict]:
                  state['model']['generator'])
     cfg = TranslatorConfig(**{**saved, 'pretrained': False})
     net = Translator(cfg)
-    net.load_state_dict(state['generator'])
+    net.load_state_dict(exported_weights(state))
     config = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}
     return net.eval(), config
 

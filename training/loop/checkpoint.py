@@ -92,6 +92,13 @@ def load_checkpoint(path: Path) -> dict:
     return state
 
 
+def exported_weights(state: dict) -> dict:
+    """Return the generator weights a checkpoint exports: the average when it has one."""
+    if 'generator_ema' in state:
+        return state['generator_ema']['weights']
+    return state['generator']
+
+
 def check_model_config(path: Path, state: dict, generator: dict, discriminator: dict) -> None:
     """Refuse a checkpoint whose model configs differ from the requested ones (named)."""
     for name, wanted in (('generator', generator), ('discriminator', discriminator)):

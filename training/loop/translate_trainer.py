@@ -126,7 +126,7 @@ class TranslateTrainer(Trainer):
                               tr.loss, amp=self.cfg.amp)
 
     def _validate(self) -> dict[str, float]:
-        return validate_translate(self.generator, self.val_set, self.device)
+        return validate_translate(self.eval_generator(), self.val_set, self.device)
 
     def _score(self, metrics: dict[str, float]) -> float:
         """Best is the highest IoU (masks) or PSNR (colour): the negative is minimised."""
