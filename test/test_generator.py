@@ -63,3 +63,17 @@ def test_every_parameter_gets_a_gradient():
     sum(d.mean() for d in disps).backward()
     missing = [n for n, p in gen.named_parameters() if p.grad is None or not p.grad.any()]
     assert not missing
+
+
+@pytest.mark.parametrize('encoder', ['mobilenet_v2', 'efficientnet_lite0'])
+def test_new_generator_keeps_encoder_batchnorm_frozen_from_the_first_step(encoder):
+    # The trainer steps a freshly built generator: before the fix its BatchNorm layers
+    # were in training mode until the first validation called train(), so the first
+    # epoch replaced most of the ImageNet statistics with a few batches' own.
+    gen = Generator(GeneratorConfig(encoder=encoder, pretrained=False))
+    bns = [m for m in gen.encoder.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    before = [bn.running_mean.clone() for bn in bns]
+    gen(torch.rand(2, 3, 64, 128))
+    assert gen.training and gen.decoder.training
+    assert not any(bn.training for bn in bns)
+    assert all(torch.equal(bn.running_mean, b) for bn, b in zip(bns, before))

@@ -123,6 +123,7 @@ class Generator(nn.Module):
             stages.append(_DecoderStage(c_in, dec[i], c_skip, c_disp, head=i < n_scales))
         self.decoder = nn.ModuleList(stages)
         self._init_heads()
+        self.train()    # a new module is in training mode: freeze the BatchNorm from step 1
 
     def _init_heads(self) -> None:
         """
