@@ -77,3 +77,19 @@ def test_new_generator_keeps_encoder_batchnorm_frozen_from_the_first_step(encode
     assert gen.training and gen.decoder.training
     assert not any(bn.training for bn in bns)
     assert all(torch.equal(bn.running_mean, b) for bn, b in zip(bns, before))
+
+
+def test_adapt_batchnorm_updates_statistics_only_while_on():
+    gen = Generator(GeneratorConfig(encoder='mobilenet_v2', pretrained=False))
+    bn = next(m for m in gen.encoder.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    start = bn.running_mean.clone()
+    gen.adapt_batchnorm(True)
+    gen(torch.rand(2, 3, 64, 128))
+    adapted = bn.running_mean.clone()
+    assert not torch.equal(adapted, start)
+    gen.adapt_batchnorm(False)
+    gen(torch.rand(2, 3, 64, 128))
+    assert torch.equal(bn.running_mean, adapted)
+    gen.eval()
+    gen.adapt_batchnorm(True)    # no effect outside training mode
+    assert not bn.training

@@ -146,6 +146,7 @@ class TrainConfig:
     snapshot_minutes: float = 0.0
     clock: str = 'wall'
     threads: int = 0
+    bn_adapt_epochs: int = 1
 
     def to_dict(self) -> dict:
         """Plain types only (lists, not tuples), ready for YAML and JSON."""
@@ -263,7 +264,7 @@ RANGES = {
     'batch_size': '>= 1', 'epochs': '>= 1', 'max_steps': '>= 0', 'seed': '>= 0',
     'log_every': '>= 1', 'image_every': '>= 0', 'checkpoint_every': '>= 0',
     'checkpoint_minutes': '>= 0', 'max_minutes': '>= 0', 'snapshot_minutes': '>= 0',
-    'threads': '>= 0', 'data.height': '>= 1', 'data.width': '>= 1',
+    'threads': '>= 0', 'bn_adapt_epochs': '>= 0', 'data.height': '>= 1', 'data.width': '>= 1',
     'data.num_workers': '>= 0', 'optim.lr_g': '> 0', 'optim.lr_d': '> 0',
     'optim.betas_g': 'in [0, 1)', 'optim.betas_d': 'in [0, 1)', 'optim.decay_at': 'in [0, 1)',
     'optim.decay_factor': 'in (0, 1]', 'optim.ema': 'in [0, 1)', 'augment.flip_prob': 'in [0, 1]',

@@ -225,6 +225,7 @@ class Trainer:
 
     def _train_one(self, batch: dict) -> dict[str, float]:
         self._set_learning_rates()
+        self.generator.adapt_batchnorm(self.epoch < self.cfg.bn_adapt_epochs)
         gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.step)
         left = batch['left'].to(self.device, non_blocking=True)
         right = batch['right'].to(self.device, non_blocking=True)

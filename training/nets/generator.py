@@ -144,6 +144,20 @@ class Generator(nn.Module):
             set_batchnorm_eval(self.encoder)
         return self
 
+    def adapt_batchnorm(self, on: bool) -> None:
+        """
+        Let a frozen encoder's BatchNorm re-estimate its statistics (on) or keep them (off).
+
+        On: batch statistics in the forward pass, running statistics updated (momentum
+        0.1), as AdaBN adapts ImageNet statistics to a new domain; the trainer does this
+        for the first ``bn_adapt_epochs`` epochs. Only in training mode, only where
+        ``freeze_bn`` applies.
+        """
+        if self.training and self.config.freeze_bn and self.config.encoder != 'unet':
+            for m in self.encoder.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.train(on)
+
     def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
         """
         Predict disparities.
