@@ -33,7 +33,8 @@ class GeneratorConfig:
     widths and ImageNet normalisation; ``pretrained: false`` starts them from random
     weights). ``dec_channels[i]`` is the width of the decoder stage at 1/2^i; pretrained
     encoders use the first 5 entries. ``freeze_bn`` keeps the pretrained encoder's
-    BatchNorm statistics fixed (small CPU batches make poor batch statistics). Inputs
+    BatchNorm statistics fixed in training mode (small CPU batches make poor batch
+    statistics), except while the trainer adapts them (``adapt_batchnorm``). Inputs
     must have H and W divisible by ``divisor`` (64 for ``unet``, 32 otherwise).
     """
 
