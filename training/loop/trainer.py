@@ -79,7 +79,6 @@ class Trainer:
         self._open_data()
         torch.manual_seed(cfg.seed)
         self.generator, self.discriminator = (net.to(device) for net in self._build_networks())
-        self.ema = WeightAverage(self.generator, cfg.optim.ema) if cfg.optim.ema > 0 else None
         o = cfg.optim
         self.opt_g = torch.optim.Adam(self.generator.parameters(), o.lr_g, tuple(o.betas_g))
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), o.lr_d,
@@ -90,6 +89,7 @@ class Trainer:
         self.git_revision = git_revision()    # the code this run loaded, not later commits
         if state is not None:
             self._resume(Path(resume), state)
+        self.ema = self._weight_average(state)
         self.models = self._step_models()
         self.log = RunLogger(self.out_dir, enabled=rank == 0,
                              resume_step=self.step if resume is not None else None)
@@ -179,11 +179,6 @@ class Trainer:
         check_model_config(path, state, **self._model_configs())
         self.generator.load_state_dict(state['generator'])
         self.discriminator.load_state_dict(state['discriminator'])
-        if self.ema is not None:
-            if 'generator_ema' in state:
-                self.ema.load_state_dict(state['generator_ema'])
-            else:    # average from here on, as a fresh run starts it
-                self.ema = WeightAverage(self.generator, self.cfg.optim.ema)
         self.opt_g.load_state_dict(state['opt_g'])
         self.opt_d.load_state_dict(state['opt_d'])
         self.step, self.epoch = state['step'], state['epoch']
@@ -192,6 +187,19 @@ class Trainer:
         self.wall_seconds = float(state.get('wall_seconds', self.train_seconds))
         self.best_score = float(state.get('best_score', math.inf))
         restore_rng_state(state['rng'])
+
+    def _weight_average(self, state: dict | None) -> WeightAverage | None:
+        """
+        Return the generator's weight average (``optim.ema``), or None when off.
+
+        Started from the (resumed) live weights; a resumed run that saved one continues it.
+        """
+        if self.cfg.optim.ema <= 0:
+            return None
+        average = WeightAverage(self.generator, self.cfg.optim.ema)
+        if state is not None and 'generator_ema' in state:
+            average.load_state_dict(state['generator_ema'])
+        return average
 
     def _epoch_batches(self) -> list[list[int]]:
         sampler = DistributedSampler(self.train_set, num_replicas=self.world, rank=self.rank,

@@ -237,8 +237,13 @@ def build_encoder(name: str, pretrained: bool, unet_channels: tuple[int, ...] = 
     return encoder
 
 
-def set_batchnorm_eval(module: nn.Module) -> None:
-    """Put every BatchNorm of ``module`` in eval mode: ImageNet statistics stay fixed."""
+def set_batchnorm_mode(module: nn.Module, training: bool) -> None:
+    """
+    Set every BatchNorm of ``module`` to ``training`` mode, leaving the other layers as is.
+
+    False: the running (ImageNet) statistics are used and stay fixed. True: batch
+    statistics, and the running ones updated (``Generator.adapt_batchnorm``).
+    """
     for m in module.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.eval()
+            m.train(training)

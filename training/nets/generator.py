@@ -17,7 +17,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .encoders import build_encoder, ENCODERS, set_batchnorm_eval
+from .encoders import build_encoder, ENCODERS, set_batchnorm_mode
 
 PRETRAINED_LEVELS = 5
 
@@ -141,9 +141,13 @@ class Generator(nn.Module):
     def train(self, mode: bool = True) -> 'Generator':
         """Set training mode; a pretrained encoder's BatchNorm stays frozen if configured."""
         super().train(mode)
-        if mode and self.config.freeze_bn and self.config.encoder != 'unet':
-            set_batchnorm_eval(self.encoder)
+        if mode and self._freezes_bn():
+            set_batchnorm_mode(self.encoder, False)
         return self
+
+    def _freezes_bn(self) -> bool:
+        """Whether ``freeze_bn`` applies: a pretrained-architecture encoder (not ``unet``)."""
+        return self.config.freeze_bn and self.config.encoder != 'unet'
 
     def adapt_batchnorm(self, on: bool) -> None:
         """
@@ -154,10 +158,8 @@ class Generator(nn.Module):
         for the first ``bn_adapt_epochs`` epochs. Only in training mode, only where
         ``freeze_bn`` applies.
         """
-        if self.training and self.config.freeze_bn and self.config.encoder != 'unet':
-            for m in self.encoder.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                    m.train(on)
+        if self.training and self._freezes_bn():
+            set_batchnorm_mode(self.encoder, on)
 
     def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
         """

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from .encoders import build_encoder, ENCODERS, set_batchnorm_eval
+from .encoders import build_encoder, ENCODERS, set_batchnorm_mode
 
 LEVELS = 5
 DROPOUT_STAGES = 3
@@ -145,7 +145,7 @@ class Translator(nn.Module):
         """Set training mode; an ImageNet encoder's batch-norm statistics stay fixed."""
         super().train(mode)
         if mode and self.config.encoder != 'unet' and self.config.pretrained:
-            set_batchnorm_eval(self.encoder)
+            set_batchnorm_mode(self.encoder, False)
         return self
 
     def forward_logits(self, image: torch.Tensor) -> torch.Tensor:
