@@ -1,6 +1,6 @@
 # Copyright 2026 The sorghum_depth Authors
 # SPDX-License-Identifier: Apache-2.0
-"""The generator's weight average (optim.ema): known values, checkpoints and the export."""
+"""The generator's optimiser options: the weight average (optim.ema), the encoder's rate."""
 
 from pathlib import Path
 
@@ -72,3 +72,23 @@ def test_checkpoint_keeps_average_and_export_uses_it(synth, tmp_path):
     key = next(k for k in exported if k.endswith(name))
     assert torch.equal(exported[key], state['generator_ema']['weights'][name])
     assert not torch.equal(exported[key], state['generator'][name])
+
+
+def _one_step(data: Path, run: Path, mult: float) -> dict:
+    args = ['--data', str(data), '--out', str(run), *TINY, '--set', 'image_every=0',
+            '--set', 'max_steps=1', '--set', 'optim.lr_g=1e-3',
+            '--set', f'optim.encoder_lr_mult={mult}']
+    assert train.main(args) == 0
+    return load_checkpoint(run / 'checkpoints' / 'last.pt')['generator']
+
+
+def test_encoder_lr_mult_scales_only_the_encoder_step(synth, tmp_path):
+    full, tenth = (_one_step(synth, tmp_path / f'run{i}', m) for i, m in ((1, 1.0), (2, 0.1)))
+    enc = [k for k in full if k.startswith('encoder.') and full[k].is_floating_point()]
+    rest = [k for k in full if not k.startswith('encoder.') and full[k].is_floating_point()]
+    assert enc and rest
+    # the same seed, data and first gradient: the decoder takes the same first Adam step
+    assert all(torch.equal(full[k], tenth[k]) for k in rest)
+    # Adam's first step is lr per weight (with a gradient): the encoder's differ by 0.9 lr
+    gap = max((full[k] - tenth[k]).abs().max().item() for k in enc)
+    assert gap == pytest.approx(0.9e-3, rel=0.05)

@@ -51,7 +51,8 @@ class OptimConfig:
     of the way through its budget (steps, minutes or epochs, whichever ends it first;
     0 = never), as monodepth2 does at 3/4 of its epochs. ``ema`` > 0 keeps an exponential
     moving average of the generator's weights with that decay per step (0 = off);
-    validation, ``best.pt`` and the export then use the average.
+    validation, ``best.pt`` and the export then use the average. ``encoder_lr_mult``
+    scales the generator encoder's learning rate (the decoder and heads keep ``lr_g``).
     """
 
     lr_g: float = 5e-4
@@ -61,6 +62,7 @@ class OptimConfig:
     decay_at: float = 0.75
     decay_factor: float = 0.1
     ema: float = 0.0
+    encoder_lr_mult: float = 1.0
 
 
 @dataclass
@@ -267,7 +269,8 @@ RANGES = {
     'threads': '>= 0', 'bn_adapt_epochs': '>= 0', 'data.height': '>= 1', 'data.width': '>= 1',
     'data.num_workers': '>= 0', 'optim.lr_g': '> 0', 'optim.lr_d': '> 0',
     'optim.betas_g': 'in [0, 1)', 'optim.betas_d': 'in [0, 1)', 'optim.decay_at': 'in [0, 1)',
-    'optim.decay_factor': 'in (0, 1]', 'optim.ema': 'in [0, 1)', 'augment.flip_prob': 'in [0, 1]',
+    'optim.decay_factor': 'in (0, 1]', 'optim.ema': 'in [0, 1)',
+    'optim.encoder_lr_mult': 'in (0, 1]', 'augment.flip_prob': 'in [0, 1]',
     'augment.jitter_prob': 'in [0, 1]', 'augment.gamma': '> 0', 'augment.brightness': '> 0',
     'augment.colour': '> 0', 'loss.alpha_ssim': 'in [0, 1]', 'loss.w_appearance': '>= 0',
     'loss.w_lr': '>= 0', 'loss.w_smooth': '>= 0', 'loss.w_gan': '>= 0', 'loss.w_hint': '>= 0',

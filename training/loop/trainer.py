@@ -65,6 +65,20 @@ def rig_calibration(datasets: list) -> dict:
             'reference': ref, 'rigs': rigs}
 
 
+def generator_param_groups(generator: torch.nn.Module, encoder_lr_mult: float) -> list[dict]:
+    """
+    Adam's parameter groups: the encoder's at ``encoder_lr_mult`` x the rate, the rest at 1x.
+
+    One group when the multiplier is 1 (the optimiser state of earlier checkpoints has one).
+    """
+    if encoder_lr_mult == 1.0:
+        return [{'params': list(generator.parameters())}]
+    encoder = {id(p) for p in generator.encoder.parameters()}
+    rest = [p for p in generator.parameters() if id(p) not in encoder]
+    return [{'params': list(generator.encoder.parameters()), 'lr_mult': encoder_lr_mult},
+            {'params': rest}]
+
+
 class Trainer:
     """One training run in ``out_dir``; call ``fit()``."""
 
@@ -80,7 +94,8 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.generator, self.discriminator = (net.to(device) for net in self._build_networks())
         o = cfg.optim
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), o.lr_g, tuple(o.betas_g))
+        self.opt_g = torch.optim.Adam(generator_param_groups(self.generator, o.encoder_lr_mult),
+                                      o.lr_g, tuple(o.betas_g))
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), o.lr_d,
                                       tuple(o.betas_d))
         self.step = self.epoch = self.batch_in_epoch = 0
@@ -229,7 +244,7 @@ class Trainer:
         factor = o.decay_factor if 0 < o.decay_at <= self.progress() else 1.0
         for opt, lr in ((self.opt_g, o.lr_g), (self.opt_d, o.lr_d)):
             for group in opt.param_groups:
-                group['lr'] = lr * factor
+                group['lr'] = lr * factor * group.get('lr_mult', 1.0)
 
     def _train_one(self, batch: dict) -> dict[str, float]:
         self._set_learning_rates()
