@@ -4,6 +4,7 @@
 
 import pytest
 from sorghum_depth_training.nets.generator import count_parameters, Generator, GeneratorConfig
+from sorghum_depth_training.nets.translator import Translator, TranslatorConfig
 import torch
 
 SMALL = GeneratorConfig(enc_channels=(8, 16, 16, 32, 32, 32), dec_channels=(8, 8, 16, 16, 32, 32))
@@ -93,3 +94,19 @@ def test_adapt_batchnorm_updates_statistics_only_while_on():
     gen.eval()
     gen.adapt_batchnorm(True)    # no effect outside training mode
     assert not bn.training
+
+
+def test_new_translator_keeps_imagenet_batchnorm_frozen_and_adapts_on_request():
+    # The translator had the generator's bug: its ImageNet encoder's BatchNorm adapted
+    # to the first epoch's batches because nothing called train() before validation.
+    from test_encoders import _need
+    _need('mobilenet_v2')
+    net = Translator(TranslatorConfig(encoder='mobilenet_v2', pretrained=True))
+    bn = next(m for m in net.encoder.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    imagenet = bn.running_mean.clone()
+    net(torch.rand(2, 3, 64, 64) * 2 - 1)
+    assert net.training and not bn.training
+    assert torch.equal(bn.running_mean, imagenet)
+    net.adapt_batchnorm(True)
+    net(torch.rand(2, 3, 64, 64) * 2 - 1)
+    assert not torch.equal(bn.running_mean, imagenet)

@@ -248,7 +248,6 @@ class Trainer:
 
     def _train_one(self, batch: dict) -> dict[str, float]:
         self._set_learning_rates()
-        self.generator.adapt_batchnorm(self.epoch < self.cfg.bn_adapt_epochs)
         gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.step)
         left = batch['left'].to(self.device, non_blocking=True)
         right = batch['right'].to(self.device, non_blocking=True)
@@ -373,6 +372,7 @@ class Trainer:
         while not self._finished():
             batches = self._epoch_batches()
             for batch in self._loader(batches[self.batch_in_epoch:]):
+                self.generator.adapt_batchnorm(self.epoch < self.cfg.bn_adapt_epochs)
                 losses = self._train_one(batch)
                 if self.ema is not None:
                     self.ema.update()

@@ -247,3 +247,32 @@ def set_batchnorm_mode(module: nn.Module, training: bool) -> None:
     for m in module.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             m.train(training)
+
+
+class FrozenBatchNormMixin:
+    """
+    ``train()`` and ``adapt_batchnorm()`` for a network whose ``encoder`` may be pretrained.
+
+    Mixed in before ``nn.Module`` by the generator and the translator; the class defines
+    ``_freezes_bn()``. Call ``self.train()`` at the end of ``__init__``: a new module is in
+    training mode without that call, and its BatchNorm would adapt from step 1.
+    """
+
+    def train(self, mode: bool = True):
+        """Set training mode; a pretrained encoder's BatchNorm statistics stay fixed."""
+        super().train(mode)
+        if mode and self._freezes_bn():
+            set_batchnorm_mode(self.encoder, False)
+        return self
+
+    def adapt_batchnorm(self, on: bool) -> None:
+        """
+        Let a frozen encoder's BatchNorm re-estimate its statistics (on) or keep them (off).
+
+        On: batch statistics in the forward pass, running statistics updated (momentum
+        0.1), as AdaBN adapts ImageNet statistics to a new domain; the trainer does this
+        for the first ``bn_adapt_epochs`` epochs. Only in training mode, only where the
+        statistics are frozen.
+        """
+        if self.training and self._freezes_bn():
+            set_batchnorm_mode(self.encoder, on)

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .encoders import build_encoder, ENCODERS, set_batchnorm_mode
+from .encoders import build_encoder, ENCODERS, FrozenBatchNormMixin
 
 PRETRAINED_LEVELS = 5
 
@@ -101,7 +101,7 @@ class _DecoderStage(nn.Module):
         self.head = nn.Conv2d(c_out, 2, 3, 1, 1, padding_mode='replicate') if head else None
 
 
-class Generator(nn.Module):
+class Generator(FrozenBatchNormMixin, nn.Module):
     """Monodepth-style U-Net: encoder, skip connections, multi-scale disparity heads."""
 
     __jit_ignored_attributes__ = ['config']
@@ -138,28 +138,9 @@ class Generator(nn.Module):
             if stage.head is not None:
                 nn.init.constant_(stage.head.bias, math.log(p / (1 - p)))
 
-    def train(self, mode: bool = True) -> 'Generator':
-        """Set training mode; a pretrained encoder's BatchNorm stays frozen if configured."""
-        super().train(mode)
-        if mode and self._freezes_bn():
-            set_batchnorm_mode(self.encoder, False)
-        return self
-
     def _freezes_bn(self) -> bool:
         """Whether ``freeze_bn`` applies: a pretrained-architecture encoder (not ``unet``)."""
         return self.config.freeze_bn and self.config.encoder != 'unet'
-
-    def adapt_batchnorm(self, on: bool) -> None:
-        """
-        Let a frozen encoder's BatchNorm re-estimate its statistics (on) or keep them (off).
-
-        On: batch statistics in the forward pass, running statistics updated (momentum
-        0.1), as AdaBN adapts ImageNet statistics to a new domain; the trainer does this
-        for the first ``bn_adapt_epochs`` epochs. Only in training mode, only where
-        ``freeze_bn`` applies.
-        """
-        if self.training and self._freezes_bn():
-            set_batchnorm_mode(self.encoder, on)
 
     def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
         """

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from .encoders import build_encoder, ENCODERS, set_batchnorm_mode
+from .encoders import build_encoder, ENCODERS, FrozenBatchNormMixin
 
 LEVELS = 5
 DROPOUT_STAGES = 3
@@ -112,7 +112,7 @@ def init_pix2pix(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-class Translator(nn.Module):
+class Translator(FrozenBatchNormMixin, nn.Module):
     """U-Net translator: (B, 3, H, W) in [-1, 1] -> (B, out_channels, H, W) in [-1, 1]."""
 
     __jit_ignored_attributes__ = ['config']
@@ -140,13 +140,11 @@ class Translator(nn.Module):
         for part in (self.decoder, self.head) + ((self.encoder,) if cfg.encoder == 'unet'
                                                  else ()):
             part.apply(init_pix2pix)
+        self.train()    # a new module is in training mode: freeze the BatchNorm from step 1
 
-    def train(self, mode: bool = True) -> 'Translator':
-        """Set training mode; an ImageNet encoder's batch-norm statistics stay fixed."""
-        super().train(mode)
-        if mode and self.config.encoder != 'unet' and self.config.pretrained:
-            set_batchnorm_mode(self.encoder, False)
-        return self
+    def _freezes_bn(self) -> bool:
+        """Whether the encoder is an ImageNet one, whose BatchNorm statistics stay fixed."""
+        return self.config.encoder != 'unet' and self.config.pretrained
 
     def forward_logits(self, image: torch.Tensor) -> torch.Tensor:
         """
