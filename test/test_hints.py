@@ -11,7 +11,7 @@ import pytest
 from sorghum_depth_training.data import hints as hints_mod
 from sorghum_depth_training.data.dataset_dir import DatasetError, load_dataset
 from sorghum_depth_training.data.hints import fuse_candidates, HintCache, pair_hints
-from sorghum_depth_training.data.loader import augment_batch
+from sorghum_depth_training.data.loader import augment_batch, resize_hint
 from sorghum_depth_training.data.synthetic import write_synthetic
 from sorghum_depth_training.loop.config import AugmentConfig
 from sorghum_depth_training.objectives.losses import hint_loss
@@ -148,3 +148,18 @@ def test_a_damaged_hints_file_is_recomputed_not_fatal(tmp_path, damage):
     assert cache.ensure(progress=False) == 1
     left, right = cache.read('000001')
     assert left.shape == (64, 128)
+
+
+def test_resize_hint_area_averages_the_hinted_pixels_of_each_block():
+    nan = np.nan
+    stored_px = np.array([[8, 8, 4, nan],
+                          [8, 8, nan, nan],
+                          [2, 6, 1, nan],
+                          [nan, nan, 3, nan]], np.float32)   # a 4 px wide image
+    area = resize_hint(stored_px, (2, 2), 'area')
+    # fractions of the width: 8 px of 4 = 2.0; one of four hinted = none; (2 + 6) / 2;
+    # (1 + 3) / 2 with exactly half hinted
+    np.testing.assert_allclose(area, [[2.0, 0.0], [1.0, 0.5]], rtol=1e-6)
+    # nearest: one stored pixel per block (rows and columns 0 and 2), as before
+    np.testing.assert_array_equal(resize_hint(stored_px, (2, 2), 'nearest'),
+                                  [[2.0, 1.0], [0.5, 0.25]])

@@ -26,13 +26,32 @@ def _to_tensor(image: np.ndarray, size_hw: tuple[int, int]) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(resized)).permute(2, 0, 1)
 
 
-def _hint_tensor(hints_px: tuple[np.ndarray, np.ndarray], size_hw: tuple[int, int]
-                 ) -> torch.Tensor:
-    """(2, H, W) hints as a fraction of the width, nearest-resized, 0 where there is none."""
+def resize_hint(hint_px: np.ndarray, size_hw: tuple[int, int], mode: str = 'nearest'
+                ) -> np.ndarray:
+    """
+    One view's hint as a fraction of the width at ``size_hw``, 0 where there is none.
+
+    :param hint_px: float (H0, W0) disparity in px of the stored width, NaN = no hint.
+    :param size_hw: the training size (H, W).
+    :param mode: ``nearest``, or ``area``: the mean of the hinted stored pixels under each
+        training pixel, 0 where fewer than half of them are hinted (measured on the KITTI
+        head at 128x416 against full-size SGBM: 6.7 % mean error against nearest's 9.3 %).
+    :returns: float32 (H, W).
+    """
     h, w = size_hw
-    out = [cv2.resize(np.nan_to_num(x / x.shape[1], nan=0.0), (w, h),
-                      interpolation=cv2.INTER_NEAREST) for x in hints_px]
-    return torch.from_numpy(np.stack(out).astype(np.float32))
+    frac = hint_px.astype(np.float32) / hint_px.shape[1]
+    if mode == 'nearest':
+        return cv2.resize(np.nan_to_num(frac, nan=0.0), (w, h), interpolation=cv2.INTER_NEAREST)
+    hinted = np.isfinite(frac)
+    total = cv2.resize(np.where(hinted, frac, 0.0), (w, h), interpolation=cv2.INTER_AREA)
+    cover = cv2.resize(hinted.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+    return np.where(cover >= 0.5, total / np.maximum(cover, 1e-6), 0.0).astype(np.float32)
+
+
+def _hint_tensor(hints_px: tuple[np.ndarray, np.ndarray], size_hw: tuple[int, int],
+                 mode: str) -> torch.Tensor:
+    """(2, H, W) left and right hints as a fraction of the width (``resize_hint``)."""
+    return torch.from_numpy(np.stack([resize_hint(x, size_hw, mode) for x in hints_px]))
 
 
 def rig_factor(dataset: StereoDataset) -> float:
@@ -65,14 +84,19 @@ class PairDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, datasets: list[StereoDataset], split: str, size_hw: tuple[int, int],
-                 hints: bool = False):
-        """Index every pair of ``split`` in ``datasets``, to be resized to ``size_hw``."""
+                 hints: bool = False, hint_resize: str = 'nearest'):
+        """
+        Index every pair of ``split`` in ``datasets``, to be resized to ``size_hw``.
+
+        ``hint_resize`` is ``resize_hint``'s mode.
+        """
         self.datasets = datasets
         self.size_hw = tuple(size_hw)
         self.items = [(i, name) for i, ds in enumerate(datasets) for name in ds.names(split)]
         reference = rig_factor(datasets[reference_rig(datasets)])
         self.rig_scales = [rig_factor(ds) / reference for ds in datasets]
         self.hint_caches = [HintCache(ds) for ds in datasets] if hints else None
+        self.hint_resize = hint_resize
 
     def __len__(self) -> int:
         """Return the number of pairs."""
@@ -101,7 +125,8 @@ class PairDataset(torch.utils.data.Dataset):
         item = {'left': _to_tensor(left, self.size_hw), 'right': _to_tensor(right, self.size_hw),
                 'index': index, 'rig_scale': torch.tensor(self.rig_scales[ds_index])}
         if self.hint_caches is not None:
-            item['hints'] = _hint_tensor(self.hint_caches[ds_index].read(name), self.size_hw)
+            item['hints'] = _hint_tensor(self.hint_caches[ds_index].read(name), self.size_hw,
+                                         self.hint_resize)
         return item
 
 

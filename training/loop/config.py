@@ -33,13 +33,16 @@ class DataConfig:
     Where the pairs come from and the training resolution.
 
     Height and width are multiples of the generator's ``divisor``: 32 for the pretrained
-    encoders, 64 for ``unet``.
+    encoders, 64 for ``unet``. ``hint_resize`` brings the cached stereo hints to that
+    size: ``nearest`` (one stored pixel per training pixel) or ``area`` (the mean of the
+    hinted pixels each training pixel covers; none where under half of them are hinted).
     """
 
     dirs: list[str] = field(default_factory=list)
     height: int = 128
     width: int = 416
     num_workers: int = 2
+    hint_resize: str = 'nearest'
 
 
 @dataclass
@@ -286,7 +289,8 @@ RANGES = {
     'translate.generator.dropout': 'in [0, 1)', 'translate.discriminator.base_channels': '>= 1',
     'translate.discriminator.num_layers': '>= 1', 'translate.discriminator.downsample': '>= 1',
 }
-CHOICES = {'clock': ('wall', 'cpu'), 'loss.gan_mode': ('lsgan', 'vanilla'),
+CHOICES = {'clock': ('wall', 'cpu'), 'data.hint_resize': ('nearest', 'area'),
+           'loss.gan_mode': ('lsgan', 'vanilla'),
            'discriminator.norm': ('instance', 'none'), 'task': ('depth', 'translate'),
            'translate.source': ('paired', 'grey2colour'),
            'translate.loss.kind': ('l1', 'ce'), 'translate.loss.gan_mode': ('lsgan', 'vanilla'),
