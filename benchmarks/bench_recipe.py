@@ -68,6 +68,14 @@ VARIANTS = {
     'both_gan_ema': (BOTH + ['loss.w_gan=0.01', 'optim.ema=0.995'], 'kitti'),
     'both_gan_ema_hint2': (BOTH + ['loss.w_gan=0.01', 'optim.ema=0.995', 'loss.w_hint=2'],
                            'kitti'),
+    # round 4 (docs/training.md): one change each to the defaults
+    'smooth003': (BOTH + ['loss.w_gan=0.01', 'loss.w_smooth=0.03'], 'kitti'),
+    'adapt3': (BOTH + ['loss.w_gan=0.01', 'bn_adapt_epochs=3'], 'kitti'),
+    'elr01': (BOTH + ['loss.w_gan=0.01', 'optim.encoder_lr_mult=0.1'], 'kitti'),
+    'elr03': (BOTH + ['loss.w_gan=0.01', 'optim.encoder_lr_mult=0.3'], 'kitti'),
+    'hint_area': (BOTH + ['loss.w_gan=0.01', 'data.hint_resize=area'], 'kitti'),
+    'decay05': (BOTH + ['loss.w_gan=0.01', 'optim.decay_at=0.5'], 'kitti'),
+    'batch8': (BOTH + ['loss.w_gan=0.01', 'batch_size=8'], 'kitti'),
 }
 
 
@@ -135,9 +143,10 @@ def train_dirs(which: str, data: list[Path]) -> list[Path]:
 def _command(name: str, data: list[Path], run: Path, args: argparse.Namespace) -> list[str]:
     overrides, which = VARIANTS[name]
     data = train_dirs(which, data)
-    sets = overrides + [
+    # the benchmark's batch size first, so that a variant may set its own
+    sets = ['batch_size=4'] + overrides + [
         f'max_minutes={args.minutes}', f'snapshot_minutes={args.snapshot}', 'epochs=100000',
-        'threads=1', 'data.num_workers=0', 'batch_size=4', f'seed={args.seed}',
+        'threads=1', 'data.num_workers=0', f'seed={args.seed}',
         'image_every=0', 'checkpoint_minutes=5', 'clock=cpu']
     cmd = [sys.executable, '-m', 'sorghum_depth_training.loop.train', '--out', str(run),
            '--data', *map(str, data)] + [x for s in sets for x in ('--set', s)]
