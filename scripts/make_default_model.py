@@ -90,16 +90,33 @@ def main() -> None:
     p.add_argument('--score-only', action='store_true',
                    help='score the existing --model again (no training); update its .json')
     args = p.parse_args()
+    if args.score_only and not args.model.is_file():
+        p.error(f'--score-only: {args.model} does not exist (train it first, or give --model)')
+    summary = _facts(args.model) if args.score_only else None
     work = args.work or Path(tempfile.mkdtemp(prefix='sorghum_default_model_'))
     write_synthetic(work / 'test', count=8, seed=2000, width=640, height=192,
                     overwrite=True)
-    if args.score_only:
-        summary = json.loads(args.model.with_suffix('.json').read_text())
-    else:
+    if summary is None:
         summary = train_and_export(args, work)
     summary.update(score(args.model, work / 'test'))
     args.model.with_suffix('.json').write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
+
+
+def _facts(model: Path) -> dict:
+    """The model's recorded facts (its .json beside it), or none for a model without one."""
+    path = model.with_suffix('.json')
+    if not path.is_file():
+        return {}
+    try:
+        facts = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        facts = err
+    if not isinstance(facts, dict):
+        print(f'error: {path} is not a JSON object of facts ({facts}); move it away to score '
+              'the model again', file=sys.stderr)
+        raise SystemExit(2)
+    return facts
 
 
 def train_and_export(args: argparse.Namespace, work: Path) -> dict:
