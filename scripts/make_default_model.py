@@ -104,7 +104,7 @@ def main() -> None:
 
 
 def _facts(model: Path) -> dict:
-    """The model's recorded facts (its .json beside it), or none for a model without one."""
+    """Return the model's recorded facts (its .json beside it); none if it has none."""
     path = model.with_suffix('.json')
     if not path.is_file():
         return {}
