@@ -92,3 +92,12 @@ def test_encoder_lr_mult_scales_only_the_encoder_step(synth, tmp_path):
     # Adam's first step is lr per weight (with a gradient): the encoder's differ by 0.9 lr
     gap = max((full[k] - tenth[k]).abs().max().item() for k in enc)
     assert gap == pytest.approx(0.9e-3, rel=0.05)
+
+
+def test_resume_with_another_encoder_rate_is_an_error(synth, tmp_path, capsys):
+    _one_step(synth, tmp_path / 'run', 0.1)
+    code = train.main(['--out', str(tmp_path / 'run'), '--resume', '--set', 'max_steps=2',
+                       '--set', 'optim.encoder_lr_mult=1'])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert 'error:' in err and 'encoder_lr_mult 0.1' in err and 'Traceback' not in err

@@ -195,6 +195,11 @@ class Trainer:
         check_model_config(path, state, **self._model_configs())
         self.generator.load_state_dict(state['generator'])
         self.discriminator.load_state_dict(state['discriminator'])
+        saved = state['train_config'].get('optim', {}).get('encoder_lr_mult', 1.0)
+        if len(state['opt_g']['param_groups']) != len(self.opt_g.param_groups):
+            raise CheckpointError(f'{path}: trained with optim.encoder_lr_mult {saved}; '
+                                  'resume with the same value (one Adam group at 1, two '
+                                  'otherwise)')
         self.opt_g.load_state_dict(state['opt_g'])
         self.opt_d.load_state_dict(state['opt_d'])
         self.step, self.epoch = state['step'], state['epoch']
