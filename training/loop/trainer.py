@@ -73,10 +73,10 @@ def generator_param_groups(generator: torch.nn.Module, encoder_lr_mult: float) -
     """
     if encoder_lr_mult == 1.0:
         return [{'params': list(generator.parameters())}]
-    encoder = {id(p) for p in generator.encoder.parameters()}
-    rest = [p for p in generator.parameters() if id(p) not in encoder]
-    return [{'params': list(generator.encoder.parameters()), 'lr_mult': encoder_lr_mult},
-            {'params': rest}]
+    encoder = list(generator.encoder.parameters())
+    ids = {id(p) for p in encoder}
+    rest = [p for p in generator.parameters() if id(p) not in ids]
+    return [{'params': encoder, 'lr_mult': encoder_lr_mult}, {'params': rest}]
 
 
 class Trainer:
@@ -195,8 +195,8 @@ class Trainer:
         check_model_config(path, state, **self._model_configs())
         self.generator.load_state_dict(state['generator'])
         self.discriminator.load_state_dict(state['discriminator'])
-        saved = state['train_config'].get('optim', {}).get('encoder_lr_mult', 1.0)
         if len(state['opt_g']['param_groups']) != len(self.opt_g.param_groups):
+            saved = state['train_config'].get('optim', {}).get('encoder_lr_mult', 1.0)
             raise CheckpointError(f'{path}: trained with optim.encoder_lr_mult {saved}; '
                                   'resume with the same value (one Adam group at 1, two '
                                   'otherwise)')

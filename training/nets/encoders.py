@@ -242,7 +242,7 @@ def set_batchnorm_mode(module: nn.Module, training: bool) -> None:
     Set every BatchNorm of ``module`` to ``training`` mode, leaving the other layers as is.
 
     False: the running (ImageNet) statistics are used and stay fixed. True: batch
-    statistics, and the running ones updated (``Generator.adapt_batchnorm``).
+    statistics, and the running ones updated (``FrozenBatchNormMixin.adapt_batchnorm``).
     """
     for m in module.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
