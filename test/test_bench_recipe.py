@@ -8,6 +8,7 @@ import sys
 
 import pytest
 from sorghum_depth_training.loop.config import load_config
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'benchmarks'))
 import bench_recipe  # noqa: E402, I100  (benchmarks/ is not a package)
@@ -30,4 +31,9 @@ def test_each_variant_trains_with_its_own_overrides(name, repo_root):
         node = config
         for part in key.split('.'):
             node = getattr(node, part)
-        assert str(node).lower() == value.lower() or float(node) == float(value), key
+        node = list(node) if isinstance(node, tuple) else node
+        parsed = yaml.safe_load(value)
+        if isinstance(node, (int, float)) and not isinstance(node, bool):
+            assert node == float(value), key
+        else:
+            assert node == parsed or str(node).lower() == value.lower(), key

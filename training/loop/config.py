@@ -290,7 +290,7 @@ RANGES = {
     'translate.discriminator.num_layers': '>= 1', 'translate.discriminator.downsample': '>= 1',
 }
 CHOICES = {'clock': ('wall', 'cpu'), 'data.hint_resize': ('nearest', 'area'),
-           'loss.gan_mode': ('lsgan', 'vanilla'),
+           'loss.gan_mode': ('lsgan', 'vanilla'), 'loss.hint_gate': ('photometric', 'always'),
            'discriminator.norm': ('instance', 'none'), 'task': ('depth', 'translate'),
            'translate.source': ('paired', 'grey2colour'),
            'translate.loss.kind': ('l1', 'ce'), 'translate.loss.gan_mode': ('lsgan', 'vanilla'),

@@ -26,6 +26,9 @@ class LossConfig:
     ``w_hint`` weighs the Depth Hints term (0 = off: no SGBM hints are computed or read).
     ``full_res``: monodepth2's multi-scale appearance loss, each scale's disparity
     upsampled to the input size before warping, instead of warping at each scale.
+    ``hint_gate``: ``photometric`` follows a hint only where it rebuilds the view better
+    than the prediction (Depth Hints); ``always`` follows every valid hint (SGBM as a
+    proxy label).
     """
 
     alpha_ssim: float = 0.85
@@ -36,6 +39,7 @@ class LossConfig:
     gan_mode: str = 'lsgan'
     w_hint: float = 1.0
     full_res: bool = False
+    hint_gate: str = 'photometric'
 
     def to_dict(self) -> dict:
         """Plain-type dict for checkpoints and run folders."""
@@ -119,7 +123,8 @@ def monodepth_losses(left: torch.Tensor, right: torch.Tensor, disps: list[torch.
     lefts, rights = scale_pyramid(left, len(disps)), scale_pyramid(right, len(disps))
     full = tuple(left.shape[-2:])
     use_hints = hints is not None and cfg.w_hint > 0
-    err_hint = hint_errors(left, right, hints, cfg.alpha_ssim) if use_hints else None
+    gated = use_hints and cfg.hint_gate == 'photometric'
+    err_hint = hint_errors(left, right, hints, cfg.alpha_ssim) if gated else None
     zero = left.new_zeros(())
     appearance, lr, smooth, hint = zero, zero, zero, zero
     err_pred = None
@@ -133,7 +138,8 @@ def monodepth_losses(left: torch.Tensor, right: torch.Tensor, disps: list[torch.
             err = _view_errors(img_l, img_r, disp, cfg.alpha_ssim)
         appearance = appearance + 2 * err.mean()
         if use_hints:
-            hint = hint + hint_loss(up, hints, err_pred, err_hint) / len(disps)
+            gate = (err_pred, err_hint) if gated else (None, None)
+            hint = hint + hint_loss(up, hints, *gate) / len(disps)
         lr = lr + lr_consistency_loss(d_l, d_r)
         smooth = smooth + (smoothness_loss(d_l, img_l) + smoothness_loss(d_r, img_r)) / 2 ** s
     return {'appearance': appearance, 'lr_consistency': lr, 'smoothness': smooth,

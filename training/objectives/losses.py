@@ -103,8 +103,8 @@ def appearance_map(estimate: torch.Tensor, target: torch.Tensor,
     return alpha * ssim_term + (1 - alpha) * l1_term
 
 
-def hint_loss(disp: torch.Tensor, hint: torch.Tensor, error_pred: torch.Tensor,
-              error_hint: torch.Tensor) -> torch.Tensor:
+def hint_loss(disp: torch.Tensor, hint: torch.Tensor, error_pred: torch.Tensor | None = None,
+              error_hint: torch.Tensor | None = None) -> torch.Tensor:
     """
     Depth Hints loss (Watson et al. 2019): follow the hint only where it is better.
 
@@ -114,11 +114,15 @@ def hint_loss(disp: torch.Tensor, hint: torch.Tensor, error_pred: torch.Tensor,
 
     :param disp: (B, 1, H, W) predicted disparity, fraction of the width.
     :param hint: (B, 1, H, W) hint disparity, same unit; 0 = no hint.
-    :param error_pred: (B, 1, H, W) per-pixel photometric error of the prediction.
+    :param error_pred: (B, 1, H, W) per-pixel photometric error of the prediction; None
+        (with ``error_hint`` None) follows every valid hint, ungated.
     :param error_hint: (B, 1, H, W) the same for the hint.
     :returns: scalar, averaged over all pixels (zero where the prediction already wins).
     """
-    use = ((hint > 0) & (error_hint < error_pred.detach())).to(disp.dtype)
+    use = hint > 0
+    if error_pred is not None:
+        use = use & (error_hint < error_pred.detach())
+    use = use.to(disp.dtype)
     eps = 1e-6
     diff = (torch.log(disp.clamp_min(eps)) - torch.log(hint.clamp_min(eps))).abs()
     return (use * diff).mean()
