@@ -216,6 +216,7 @@ BAD_VALUES = [
     ('discriminator.base_channels=0', 'base_channels'), ('generator.image_std=0', 'image_std'),
     ('generator.init_disp_frac=0.5', 'init_disp_frac'), ('data.dirs=abc', 'data.dirs'),
     ('clock=1', 'clock'), ('loss.full_res=1', 'full_res'), ('image_every=-1', 'image_every'),
+    ('loss.hint_gate=never', 'loss.hint_gate'),
 ]
 
 

@@ -14,6 +14,7 @@ from sorghum_depth_training.data.hints import fuse_candidates, HintCache, pair_h
 from sorghum_depth_training.data.loader import augment_batch, resize_hint
 from sorghum_depth_training.data.synthetic import write_synthetic
 from sorghum_depth_training.loop.config import AugmentConfig
+from sorghum_depth_training.objectives.depth import LossConfig, monodepth_losses
 from sorghum_depth_training.objectives.losses import hint_loss
 from sorghum_depth_training.objectives.warp import reconstruct_right
 import torch
@@ -39,6 +40,27 @@ def test_hint_loss_ignores_pixels_without_a_hint_and_averages_over_all_pixels():
     hint = torch.tensor([[[[0.04, 0.0], [0.0, 0.0]]]])
     loss = hint_loss(disp, hint, error_pred=_maps(0.3), error_hint=_maps(0.1))
     assert float(loss) == pytest.approx(np.log(2.0) / 4, rel=1e-5)
+
+
+def test_ungated_hint_loss_follows_every_valid_hint():
+    disp = _maps(0.02)
+    hint = torch.tensor([[[[0.04, 0.0], [0.01, 0.02]]]])
+    expected = (np.log(2.0) + np.log(2.0) + 0.0) / 4     # the 0 hint is skipped
+    assert float(hint_loss(disp, hint)) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize('gate, pulled', [('photometric', False), ('always', True)])
+def test_hint_gate_decides_whether_a_worse_hint_still_pulls(gate, pulled):
+    # the true disparity rebuilds the views exactly; a hint twice as large does not
+    left = _real_image(32, 96)
+    true_frac = 4.0 / 96
+    right = torch.roll(left, -4, dims=-1)     # right(x) = left(x + 4 px)
+    disp = torch.full((1, 2, 32, 96), true_frac)
+    hints = torch.full((1, 2, 32, 96), 2 * true_frac)
+    cfg = LossConfig(hint_gate=gate)
+    hint = float(monodepth_losses(left, right, [disp], cfg, hints)['hint'])
+    assert (hint > 0.5) == pulled, hint
+    assert pulled or hint < 0.05
 
 
 def test_hint_loss_pulls_the_prediction_toward_the_hint():
