@@ -163,4 +163,40 @@ def augment_batch(left: torch.Tensor, right: torch.Tensor, cfg: AugmentConfig,
     gain = _uniform(gen, (b, 1, 1, 1), cfg.brightness) * _uniform(gen, (b, 3, 1, 1), cfg.colour)
     gamma = torch.where(jitter, gamma, torch.ones_like(gamma)).to(left.device)
     gain = torch.where(jitter, gain, torch.ones_like(gain)).to(left.device)
-    return ((left ** gamma * gain).clamp(0, 1), (right ** gamma * gain).clamp(0, 1), hints)
+    left, right = (left ** gamma * gain).clamp(0, 1), (right ** gamma * gain).clamp(0, 1)
+    if cfg.zoom_prob > 0 and cfg.zoom[1] > 1:
+        return zoom_batch(left, right, hints, _zoom_crops(b, cfg, gen))
+    return left, right, hints
+
+
+def _zoom_crops(b: int, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
+    """(B, 3): zoom factor and crop centre (x, y, in [-1, 1]) per sample; factor 1 = none."""
+    zoom = (torch.rand(b, generator=gen) < cfg.zoom_prob).float()
+    factor = 1 + zoom * (_uniform(gen, (b,), cfg.zoom) - 1)
+    centre = (2 * torch.rand((b, 2), generator=gen) - 1) * (1 - 1 / factor)[:, None]
+    return torch.cat((factor[:, None], centre), dim=1)
+
+
+def zoom_batch(left: torch.Tensor, right: torch.Tensor, hints: torch.Tensor | None,
+               crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """
+    Zoom each sample in: the same crop of both views and hints, resized to the full size.
+
+    :param crops: (B, 3) zoom factor s >= 1 and crop centre (x, y) in normalised
+        coordinates; the crop is 1/s of the width and height.
+    :returns: the views bilinearly resampled; the hints (fraction of the width) sampled
+        nearest, so that 0 stays "no hint", and multiplied by s: a disparity of d px in
+        the crop is s * d px once the crop fills the width.
+    """
+    s = crops[:, 0].to(left.device)
+    theta = torch.zeros((left.shape[0], 2, 3), dtype=left.dtype, device=left.device)
+    theta[:, 0, 0], theta[:, 1, 1] = 1 / s, 1 / s
+    theta[:, :, 2] = crops[:, 1:].to(left.device, left.dtype)
+    grid = torch.nn.functional.affine_grid(theta, list(left.shape), align_corners=False)
+    sample = torch.nn.functional.grid_sample
+    left, right = (sample(x, grid, mode='bilinear', padding_mode='border',
+                          align_corners=False) for x in (left, right))
+    if hints is not None:
+        hints = sample(hints, grid.to(hints.dtype), mode='nearest',
+                       align_corners=False) * s.view(-1, 1, 1, 1).to(hints.dtype)
+    return left, right, hints

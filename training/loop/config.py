@@ -70,13 +70,21 @@ class OptimConfig:
 
 @dataclass
 class AugmentConfig:
-    """Monodepth augmentation: swap-and-mirror flip, and colour jitter on both views."""
+    """
+    Monodepth augmentation: swap-and-mirror flip, and colour jitter on both views.
+
+    With ``zoom_prob`` > 0 a sample is also zoomed in by a factor drawn from ``zoom``: the
+    same random crop of both views (and of their hints) resized back to the input size,
+    the hints' disparities multiplied by the factor (a longer focal length).
+    """
 
     flip_prob: float = 0.5
     jitter_prob: float = 0.5
     gamma: tuple[float, float] = (0.8, 1.2)
     brightness: tuple[float, float] = (0.5, 2.0)
     colour: tuple[float, float] = (0.8, 1.2)
+    zoom_prob: float = 0.0
+    zoom: tuple[float, float] = (1.0, 1.25)
 
 
 @dataclass
@@ -275,7 +283,8 @@ RANGES = {
     'optim.decay_factor': 'in (0, 1]', 'optim.ema': 'in [0, 1)',
     'optim.encoder_lr_mult': 'in (0, 1]', 'augment.flip_prob': 'in [0, 1]',
     'augment.jitter_prob': 'in [0, 1]', 'augment.gamma': '> 0', 'augment.brightness': '> 0',
-    'augment.colour': '> 0', 'loss.alpha_ssim': 'in [0, 1]', 'loss.w_appearance': '>= 0',
+    'augment.colour': '> 0', 'augment.zoom_prob': 'in [0, 1]', 'augment.zoom': '>= 1',
+    'loss.alpha_ssim': 'in [0, 1]', 'loss.w_appearance': '>= 0',
     'loss.w_lr': '>= 0', 'loss.w_smooth': '>= 0', 'loss.w_gan': '>= 0', 'loss.w_hint': '>= 0',
     'generator.enc_channels': '>= 1', 'generator.dec_channels': '>= 1',
     'generator.num_scales': '>= 1', 'generator.max_disp_frac': 'in (0, 1]',
@@ -295,7 +304,7 @@ CHOICES = {'clock': ('wall', 'cpu'), 'data.hint_resize': ('nearest', 'area'),
            'translate.source': ('paired', 'grey2colour'),
            'translate.loss.kind': ('l1', 'ce'), 'translate.loss.gan_mode': ('lsgan', 'vanilla'),
            'translate.discriminator.norm': ('instance', 'none')}
-LOW_HIGH = ('augment.gamma', 'augment.brightness', 'augment.colour')
+LOW_HIGH = ('augment.gamma', 'augment.brightness', 'augment.colour', 'augment.zoom')
 
 
 def _lookup(values: dict, key: str):
