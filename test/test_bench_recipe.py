@@ -8,7 +8,6 @@ import sys
 
 import pytest
 from sorghum_depth_training.loop.config import load_config
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'benchmarks'))
 import bench_recipe  # noqa: E402, I100  (benchmarks/ is not a package)
@@ -26,14 +25,14 @@ def test_each_variant_trains_with_its_own_overrides(name, repo_root):
     config = load_config(repo_root / 'config' / 'train.yaml', _sets(cmd))
     # the last value of each key wins: a variant's own must not be overridden (batch8
     # trained at batch 4 before the benchmark's batch size moved to the front)
-    wanted = dict(o.split('=', 1) for o in bench_recipe.VARIANTS[name][0])
-    for key, value in wanted.items():
-        node = config
-        for part in key.split('.'):
-            node = getattr(node, part)
-        node = list(node) if isinstance(node, tuple) else node
-        parsed = yaml.safe_load(value)
-        if isinstance(node, (int, float)) and not isinstance(node, bool):
-            assert node == float(value), key
-        else:
-            assert node == parsed or str(node).lower() == value.lower(), key
+    overrides = bench_recipe.VARIANTS[name][0]
+    # the values the config loader itself reads from the variant's overrides alone
+    alone = load_config(repo_root / 'config' / 'train.yaml', overrides)
+    for key in {o.split('=', 1)[0] for o in overrides}:
+        assert _value(config, key) == _value(alone, key), key
+
+
+def _value(config, key: str):
+    for part in key.split('.'):
+        config = getattr(config, part)
+    return config
