@@ -16,6 +16,7 @@ import torch
 
 from .dataset_dir import DatasetError, load_dataset, StereoDataset
 from .hints import HintCache
+from .sensor_augment import sensor_batch
 from ..loop.config import AugmentConfig
 
 
@@ -150,7 +151,9 @@ def augment_batch(left: torch.Tensor, right: torch.Tensor, cfg: AugmentConfig,
     swaps the roles of the two views, so the disparity sign convention still holds; its
     hints (B, 2, H, W) become ``(mirror(right hint), mirror(left hint))``. Colour jitter
     (gamma, brightness, per-channel gain) is the same for both views of a sample. Random
-    numbers come from ``gen`` on the CPU, so results do not depend on the device.
+    numbers come from ``gen`` on the CPU, so results do not depend on the device. Then
+    the optional zoom (``zoom_batch``) and camera corruptions (``sensor_batch``: grey,
+    blur, noise), each off by default.
     """
     b = left.shape[0]
     flip = (torch.rand(b, generator=gen) < cfg.flip_prob).view(b, 1, 1, 1).to(left.device)
@@ -165,7 +168,9 @@ def augment_batch(left: torch.Tensor, right: torch.Tensor, cfg: AugmentConfig,
     gain = torch.where(jitter, gain, torch.ones_like(gain)).to(left.device)
     left, right = (left ** gamma * gain).clamp(0, 1), (right ** gamma * gain).clamp(0, 1)
     if cfg.zoom_prob > 0 and cfg.zoom[1] > 1:
-        return zoom_batch(left, right, hints, _zoom_crops(b, cfg, gen))
+        left, right, hints = zoom_batch(left, right, hints, _zoom_crops(b, cfg, gen))
+    left, right = sensor_batch(left, right, cfg.grey_prob, cfg.blur_prob, cfg.blur_sigma,
+                               cfg.noise_std, gen)
     return left, right, hints
 
 

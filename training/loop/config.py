@@ -76,6 +76,11 @@ class AugmentConfig:
     With ``zoom_prob`` > 0 a sample is also zoomed in by a factor drawn from ``zoom``: the
     same random crop of both views (and of their hints) resized back to the input size,
     the hints' disparities multiplied by the factor (a longer focal length).
+
+    Camera corruptions (``data.sensor_augment``) for training on rendered scenes: a share
+    ``grey_prob`` of samples turned grey, a share ``blur_prob`` blurred by a Gaussian of
+    ``blur_sigma`` pixels (both views alike), and noise of standard deviation up to
+    ``noise_std`` (images in [0, 1]) on each view. All off by default.
     """
 
     flip_prob: float = 0.5
@@ -85,6 +90,10 @@ class AugmentConfig:
     colour: tuple[float, float] = (0.8, 1.2)
     zoom_prob: float = 0.0
     zoom: tuple[float, float] = (1.0, 1.25)
+    grey_prob: float = 0.0
+    blur_prob: float = 0.0
+    blur_sigma: tuple[float, float] = (0.5, 1.5)
+    noise_std: float = 0.0
 
 
 @dataclass
@@ -284,6 +293,8 @@ RANGES = {
     'optim.encoder_lr_mult': 'in (0, 1]', 'augment.flip_prob': 'in [0, 1]',
     'augment.jitter_prob': 'in [0, 1]', 'augment.gamma': '> 0', 'augment.brightness': '> 0',
     'augment.colour': '> 0', 'augment.zoom_prob': 'in [0, 1]', 'augment.zoom': '>= 1',
+    'augment.grey_prob': 'in [0, 1]', 'augment.blur_prob': 'in [0, 1]',
+    'augment.blur_sigma': '> 0', 'augment.noise_std': 'in [0, 1]',
     'loss.alpha_ssim': 'in [0, 1]', 'loss.w_appearance': '>= 0',
     'loss.w_lr': '>= 0', 'loss.w_smooth': '>= 0', 'loss.w_gan': '>= 0', 'loss.w_hint': '>= 0',
     'generator.enc_channels': '>= 1', 'generator.dec_channels': '>= 1',
@@ -304,7 +315,8 @@ CHOICES = {'clock': ('wall', 'cpu'), 'data.hint_resize': ('nearest', 'area'),
            'translate.source': ('paired', 'grey2colour'),
            'translate.loss.kind': ('l1', 'ce'), 'translate.loss.gan_mode': ('lsgan', 'vanilla'),
            'translate.discriminator.norm': ('instance', 'none')}
-LOW_HIGH = ('augment.gamma', 'augment.brightness', 'augment.colour', 'augment.zoom')
+LOW_HIGH = ('augment.gamma', 'augment.brightness', 'augment.colour', 'augment.zoom',
+            'augment.blur_sigma')
 
 
 def _lookup(values: dict, key: str):
