@@ -86,6 +86,9 @@ VARIANTS = {
     'lr25': (BOTH + ['loss.w_gan=0.01', 'optim.lr_g=2.5e-4'], 'kitti'),
     'zoom': (BOTH + ['loss.w_gan=0.01', 'augment.zoom_prob=0.5', 'augment.zoom=[1.0,1.3]'],
              'kitti'),
+    # round 7: camera corruptions (grey, blur, noise) as a regulariser on few frames
+    'sensor': (BOTH + ['loss.w_gan=0.01', 'augment.grey_prob=0.3', 'augment.blur_prob=0.3',
+                       'augment.noise_std=0.03'], 'kitti'),
 }
 
 
