@@ -1,13 +1,16 @@
 # Copyright 2026 The sorghum_depth Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Camera corruptions (grey, blur, noise): known values, pair geometry kept, config checks."""
+"""Camera corruptions (grey, blur, input noise): known values, pair geometry, config checks."""
 
 from conftest import shared_data
 import cv2
 import pytest
 from sorghum_depth_training.data.loader import augment_batch
-from sorghum_depth_training.data.sensor_augment import blur, grey, sensor_batch
+from sorghum_depth_training.data.sensor_augment import blur, grey, input_noise, sensor_batch
 from sorghum_depth_training.loop.config import AugmentConfig, ConfigError, load_config
+from sorghum_depth_training.loop.step import StepModels, train_step
+from sorghum_depth_training.nets.generator import Generator, GeneratorConfig
+from sorghum_depth_training.objectives.depth import LossConfig
 from sorghum_depth_training.objectives.losses import appearance_map
 from sorghum_depth_training.objectives.warp import reconstruct_left
 import torch
@@ -38,21 +41,37 @@ def test_blur_spreads_a_point_as_a_normalised_gaussian_and_width_zero_is_identit
 def test_every_chance_zero_returns_the_views_and_draws_nothing():
     left, right = torch.rand(3, 3, 8, 16), torch.rand(3, 3, 8, 16)
     gen = torch.Generator().manual_seed(5)
-    out = sensor_batch(left, right, 0.0, 0.0, (0.5, 1.5), 0.0, gen)
+    out = sensor_batch(left, right, 0.0, 0.0, (0.5, 1.5), gen)
     assert out[0] is left and out[1] is right
+    assert input_noise(left, 0.0, gen) is None
     assert torch.equal(torch.rand(4, generator=gen),
                        torch.rand(4, generator=torch.Generator().manual_seed(5)))
 
 
-def test_noise_is_drawn_per_view_within_its_largest_std():
-    left = torch.full((64, 3, 16, 16), 0.5)
-    out_l, out_r = sensor_batch(left, left.clone(), 0.0, 0.0, (0.5, 1.5), 0.05,
-                                torch.Generator().manual_seed(0))
-    std = (out_l - 0.5).flatten(1).std(1)
+def test_input_noise_stays_within_its_largest_std_and_leaves_the_image_alone():
+    image = torch.full((64, 3, 16, 16), 0.5)
+    noisy = input_noise(image, 0.05, torch.Generator().manual_seed(0))
+    std = (noisy - 0.5).flatten(1).std(1)
     assert float(std.max()) < 0.055 and float(std.mean()) > 0.015   # uniform in [0, 0.05]
-    assert not torch.allclose(out_l, out_r)
-    diff = (out_l - out_r).flatten(1).std(1) / std
-    assert abs(float(diff.median()) - 2 ** 0.5) < 0.1               # independent per view
+    assert torch.equal(image, torch.full_like(image, 0.5))
+
+
+def test_the_generator_sees_the_noisy_input_and_the_losses_the_clean_views():
+    torch.manual_seed(0)
+    cfg = GeneratorConfig(encoder='unet', enc_channels=(8, 8, 16, 16, 32, 32),
+                          dec_channels=(8, 8, 16, 16, 32, 32))
+    left = torch.rand(2, 3, 64, 64)
+    right = torch.roll(left, -2, dims=-1)
+
+    def losses(net_input):
+        gen = Generator(cfg)
+        gen.load_state_dict(state)
+        models = StepModels(gen, None, torch.optim.SGD(gen.parameters(), lr=0.0), None)
+        return train_step(models, left, right, LossConfig(w_gan=0.0), net_input=net_input)
+    state = Generator(cfg).state_dict()
+    assert losses(None) == losses(left.clone())
+    noisy = losses(input_noise(left, 0.2, torch.Generator().manual_seed(1)))
+    assert noisy['generator'] != losses(None)['generator']
 
 
 def _kitti_pair(h=96, w=320, shift_px=6):
@@ -66,7 +85,7 @@ def _kitti_pair(h=96, w=320, shift_px=6):
 
 def test_grey_and_blur_keep_the_pair_a_stereo_pair():
     left, right, disp = _kitti_pair()
-    out_l, out_r = sensor_batch(left, right, 1.0, 1.0, (1.2, 1.2), 0.0,
+    out_l, out_r = sensor_batch(left, right, 1.0, 1.0, (1.2, 1.2),
                                 torch.Generator().manual_seed(1))
     assert torch.allclose(out_l[:, 0], out_l[:, 2]) and not torch.allclose(left, out_l)
     inner = (..., slice(8, -8), slice(24, -24))             # away from the rolled border

@@ -153,7 +153,8 @@ def augment_batch(left: torch.Tensor, right: torch.Tensor, cfg: AugmentConfig,
     (gamma, brightness, per-channel gain) is the same for both views of a sample. Random
     numbers come from ``gen`` on the CPU, so results do not depend on the device. Then
     the optional zoom (``zoom_batch``) and camera corruptions (``sensor_batch``: grey,
-    blur, noise), each off by default.
+    blur), each off by default. (``augment.noise_std`` is not applied here: it goes into
+    the generator's input only, ``sensor_augment.input_noise``.)
     """
     b = left.shape[0]
     flip = (torch.rand(b, generator=gen) < cfg.flip_prob).view(b, 1, 1, 1).to(left.device)
@@ -169,8 +170,7 @@ def augment_batch(left: torch.Tensor, right: torch.Tensor, cfg: AugmentConfig,
     left, right = (left ** gamma * gain).clamp(0, 1), (right ** gamma * gain).clamp(0, 1)
     if cfg.zoom_prob > 0 and cfg.zoom[1] > 1:
         left, right, hints = zoom_batch(left, right, hints, _zoom_crops(b, cfg, gen))
-    left, right = sensor_batch(left, right, cfg.grey_prob, cfg.blur_prob, cfg.blur_sigma,
-                               cfg.noise_std, gen)
+    left, right = sensor_batch(left, right, cfg.grey_prob, cfg.blur_prob, cfg.blur_sigma, gen)
     return left, right, hints
 
 

@@ -8,8 +8,11 @@ Rendered scenes are clean, in colour and perfectly sharp; real cameras give grey
 model trained on synthetic scenes from relying on what only the renderer gives.
 
 Grey and blur are the same for both views of a sample, so the pair stays a consistent
-stereo pair and the appearance loss stays valid; the noise is drawn per view, as two
-sensors give. Every random number comes from a CPU ``torch.Generator``.
+stereo pair and the appearance loss stays valid. Noise goes into the generator's input
+only (``input_noise``), never into the views the appearance loss compares: noise drawn
+independently into both views of the loss (as two sensors give) left the full-resolution
+output of one shipped-model run stuck at its initial constant (docs/training.md, round
+7). Every random number comes from a CPU ``torch.Generator``.
 """
 
 import torch
@@ -50,18 +53,16 @@ def blur(images: torch.Tensor, sigma_px: torch.Tensor) -> torch.Tensor:
 
 
 def sensor_batch(left: torch.Tensor, right: torch.Tensor, grey_prob: float, blur_prob: float,
-                 blur_sigma_px: tuple[float, float], noise_std: float, gen: torch.Generator
+                 blur_sigma_px: tuple[float, float], gen: torch.Generator
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """
-    Grey, blur and noise a batch of pairs (B, 3, H, W) in [0, 1], each with its chance.
+    Grey and blur a batch of pairs (B, 3, H, W) in [0, 1], each with its chance.
 
     :param grey_prob: share of samples turned grey (both views).
     :param blur_prob: share of samples blurred (both views, one width per sample drawn
         from ``blur_sigma_px``, in pixels of the training input).
-    :param noise_std: largest standard deviation of the additive Gaussian noise; each
-        sample draws its own in [0, noise_std], each view its own noise. 0 = none.
-    :returns: the corrupted views, clamped to [0, 1]. With every chance 0 the views come
-        back untouched and ``gen`` is not drawn from.
+    :returns: the corrupted views. With both chances 0 the views come back untouched and
+        ``gen`` is not drawn from.
     """
     b = left.shape[0]
     if grey_prob > 0:
@@ -74,9 +75,21 @@ def sensor_batch(left: torch.Tensor, right: torch.Tensor, grey_prob: float, blur
         if bool((sigma > 0).any()):
             sigma = sigma.to(left.device)
             left, right = blur(left, sigma), blur(right, sigma)
-    if noise_std > 0:
-        std = (noise_std * torch.rand(b, generator=gen)).view(b, 1, 1, 1)
-        noise = torch.randn((2,) + tuple(left.shape), generator=gen) * std
-        noise = noise.to(left.device, left.dtype)
-        left, right = (left + noise[0]).clamp(0, 1), (right + noise[1]).clamp(0, 1)
     return left, right
+
+
+def input_noise(image: torch.Tensor, noise_std: float, gen: torch.Generator
+                ) -> torch.Tensor | None:
+    """
+    Return the generator's input: ``image`` (B, 3, H, W) in [0, 1] plus Gaussian noise.
+
+    :param noise_std: largest standard deviation; each sample draws its own in
+        [0, noise_std]. 0 = no noise: returns None and draws nothing from ``gen``.
+    :returns: the noisy copy, clamped to [0, 1], or None.
+    """
+    if noise_std <= 0:
+        return None
+    b = image.shape[0]
+    std = (noise_std * torch.rand(b, generator=gen)).view(b, 1, 1, 1)
+    noise = (torch.randn(tuple(image.shape), generator=gen) * std).to(image.device, image.dtype)
+    return (image + noise).clamp(0, 1)

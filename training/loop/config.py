@@ -80,7 +80,8 @@ class AugmentConfig:
     Camera corruptions (``data.sensor_augment``) for training on rendered scenes: a share
     ``grey_prob`` of samples turned grey, a share ``blur_prob`` blurred by a Gaussian of
     ``blur_sigma`` pixels (both views alike), and noise of standard deviation up to
-    ``noise_std`` (images in [0, 1]) on each view. All off by default.
+    ``noise_std`` (images in [0, 1]) on the generator's input only (the appearance loss
+    compares the views without it). All off by default.
     """
 
     flip_prob: float = 0.5

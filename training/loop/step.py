@@ -54,7 +54,8 @@ def rig_disparities(disps: list[torch.Tensor], rig_scale: torch.Tensor | None
 
 def train_step(models: StepModels, left: torch.Tensor, right: torch.Tensor,
                cfg: LossConfig, amp: bool = False, rig_scale: torch.Tensor | None = None,
-               hints: torch.Tensor | None = None) -> dict[str, float]:
+               hints: torch.Tensor | None = None, net_input: torch.Tensor | None = None
+               ) -> dict[str, float]:
     """
     Run one step on a batch of rectified pairs (B, 3, H, W) in [0, 1].
 
@@ -63,10 +64,13 @@ def train_step(models: StepModels, left: torch.Tensor, right: torch.Tensor,
     needed); the optimiser steps stay in float32. ``rig_scale`` (B,) maps the generator's
     reference-rig disparity to each sample's rig (``rig_disparities``); ``hints``
     (B, 2, H, W) are the samples' stereo hints (fraction of the width, 0 = none).
+    ``net_input`` (B, 3, H, W): what the generator sees instead of ``left`` (a noisy copy,
+    ``augment.noise_std``); the losses still compare the views themselves.
     """
     autocast = _autocast(left, amp)
     with autocast:
-        disps = rig_disparities(models.generator(left), rig_scale)
+        disps = rig_disparities(models.generator(left if net_input is None else net_input),
+                                rig_scale)
         fakes = reconstruct_views(left, right, disps[0])
     disc = models.discriminator if cfg.w_gan > 0 else None
     return _d_then_g(models, disc, autocast,

@@ -33,6 +33,7 @@ from .validate import validate
 from ..data.dataset_dir import DatasetError
 from ..data.hints import HintCache
 from ..data.loader import augment_batch, open_datasets, PairDataset, reference_rig
+from ..data.sensor_augment import input_noise
 from ..nets.discriminator import PatchDiscriminator
 from ..nets.generator import Generator
 
@@ -260,7 +261,8 @@ class Trainer:
         hints = batch['hints'].to(self.device) if 'hints' in batch else None
         left, right, hints = augment_batch(left, right, self.cfg.augment, gen, hints)
         return train_step(self.models, left, right, self.cfg.loss, amp=self.cfg.amp,
-                          rig_scale=batch['rig_scale'].to(self.device), hints=hints)
+                          rig_scale=batch['rig_scale'].to(self.device), hints=hints,
+                          net_input=input_noise(left, self.cfg.augment.noise_std, gen))
 
     def _now(self) -> float:
         """Read the clock that budgets count: wall time, or this process's CPU time."""
