@@ -14,6 +14,10 @@ process (their thread pools interfere in one), alternated A B A B; the RSS each 
 model adds; ORT's graph optimisation levels on the shipped model; and the largest and
 mean |ONNX - TorchScript| in px on real images (KITTI odometry, Middlebury 2003) at both
 sizes. Writes ``results/runtime.json``.
+
+``--post-process-cost``: instead, the shipped model's TorchScript forward with flip
+post-processing off (A) and on (B), same sizes and threads, A B A B in fresh processes;
+writes ``results/post_process.json``.
 """
 
 import argparse
@@ -31,6 +35,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 DATA = ROOT.parent / 'shared' / 'data'
 SIZES = ((640, 480), (1241, 376))
+PP_FLAGS = {'as_exported': None, 'on': True, 'off': False}
 
 
 def rss_mb() -> float:
@@ -40,8 +45,12 @@ def rss_mb() -> float:
 
 
 def worker(path: str, threads: int, width: int, height: int, runs: int,
-           level: str) -> dict:
-    """Load ``path`` (backend by suffix) on the CPU and time ``runs`` forwards; ms and MB."""
+           level: str, post_process: bool | None = None) -> dict:
+    """
+    Load ``path`` (backend by suffix) on the CPU and time ``runs`` forwards; ms and MB.
+
+    ``post_process``: flip post-processing on / off; None = as exported.
+    """
     from sorghum_depth import inference
     before = rss_mb()
     if path.endswith('.onnx'):
@@ -52,11 +61,11 @@ def worker(path: str, threads: int, width: int, height: int, runs: int,
     loaded = rss_mb()
     rgb = np.random.default_rng(0).integers(0, 255, (height, width, 3), dtype=np.uint8)
     for _ in range(3):
-        model.predict_disparity(rgb)
+        model.predict_disparity(rgb, post_process)
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        model.predict_disparity(rgb)
+        model.predict_disparity(rgb, post_process)
         times.append(time.perf_counter() - start)
     return {'times_ms': [1e3 * t for t in times], 'rss_before_load_mb': before,
             'rss_loaded_mb': loaded, 'rss_after_runs_mb': rss_mb(),
@@ -64,11 +73,12 @@ def worker(path: str, threads: int, width: int, height: int, runs: int,
 
 
 def run_worker(path: Path, threads: int, size: tuple[int, int], runs: int,
-               level: str = 'all') -> dict:
+               level: str = 'all', post_process: bool | None = None) -> dict:
     """Run ``worker`` in a fresh interpreter and return its result."""
+    flag = {None: 'as_exported', True: 'on', False: 'off'}[post_process]
     cmd = [sys.executable, str(Path(__file__).resolve()), '--worker', str(path),
            '--threads', str(threads), '--size', f'{size[0]}x{size[1]}', '--runs', str(runs),
-           '--level', level]
+           '--level', level, '--pp', flag]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -168,18 +178,51 @@ def main() -> int:
     p.add_argument('--rounds', type=int, default=2, help='A B rounds per size (default 2)')
     p.add_argument('--runs', type=int, default=30, help='forwards per process (default 30)')
     p.add_argument('--images', type=int, default=12, help='real images for the agreement')
-    p.add_argument('--out', type=Path, default=HERE / 'results' / 'runtime.json')
+    p.add_argument('--out', type=Path, default=None,
+                   help='JSON to write (default results/runtime.json, or '
+                   'results/post_process.json with --post-process-cost)')
+    p.add_argument('--post-process-cost', action='store_true',
+                   help='time the shipped model with flip post-processing off and on instead')
     p.add_argument('--worker', help=argparse.SUPPRESS)
     p.add_argument('--threads', type=int, default=2, help=argparse.SUPPRESS)
     p.add_argument('--size', default='640x480', help=argparse.SUPPRESS)
     p.add_argument('--level', default='all', help=argparse.SUPPRESS)
+    p.add_argument('--pp', default='as_exported', choices=PP_FLAGS, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
         width, height = map(int, args.size.split('x'))
         print(json.dumps(worker(args.worker, args.threads, width, height, args.runs,
-                                args.level)))
+                                args.level, PP_FLAGS[args.pp])))
         return 0
-    return run_all(args)
+    name = 'post_process.json' if args.post_process_cost else 'runtime.json'
+    args.out = args.out or HERE / 'results' / name
+    return post_process_cost(args) if args.post_process_cost else run_all(args)
+
+
+def post_process_cost(args: argparse.Namespace) -> int:
+    """Time the shipped model with post-processing off (A) and on (B); write the JSON."""
+    import torch
+    model = ROOT / 'models' / 'sorghum_synth_small.ts'
+    report = {'machine': {'cpus': os.cpu_count(), 'load_avg_at_start': os.getloadavg(),
+                          'torch': str(torch.__version__)},
+              'model': model.name, 'threads': 2, 'batch': 1, 'sizes': {}}
+    for size in SIZES:
+        per = {'off': [], 'on': []}
+        for _ in range(args.rounds):
+            for name in per:
+                per[name].append(run_worker(model, 2, size, args.runs,
+                                            post_process=PP_FLAGS[name]))
+        stats = {name: summary(results) for name, results in per.items()}
+        stats['on_over_off_p50'] = stats['on']['p50_ms'] / stats['off']['p50_ms']
+        report['sizes'][f'{size[0]}x{size[1]}'] = stats
+        print(size, {k: (v['p50_ms'], v['p95_ms']) for k, v in stats.items()
+                     if isinstance(v, dict)}, f"on/off {stats['on_over_off_p50']:.2f}",
+              flush=True)
+    report['machine']['load_avg_at_end'] = os.getloadavg()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + '\n')
+    print(f'wrote {args.out}')
+    return 0
 
 
 def run_all(args: argparse.Namespace) -> int:
