@@ -29,7 +29,7 @@ from .config import save_config, TrainConfig
 from .ema import WeightAverage
 from .step import StepModels, train_step
 from .tb_log import RunLogger
-from .validate import validate
+from .validate import collapse_warning, validate
 from ..data.dataset_dir import DatasetError
 from ..data.hints import HintCache
 from ..data.loader import augment_batch, open_datasets, PairDataset, reference_rig
@@ -344,6 +344,8 @@ class Trainer:
                 self.save('best.pt')
             tqdm.write(f'epoch {self.epoch}, step {self.step}: ' + json.dumps(
                 {k: round(v, 4) for k, v in metrics.items()}) + note)
+            if collapse_warning(metrics):
+                tqdm.write(collapse_warning(metrics))
         self.save()
         self._last_save = time.monotonic()
 

@@ -5,6 +5,8 @@ Validation: photometric error on the val split, and GT metrics where a dataset h
 
 The photometric error needs no ground truth: the left view rebuilt from the right one
 with the predicted left disparity, scored with the appearance loss at full scale.
+``scale_disagreement`` watches for a collapsed run: a full-resolution head stuck at its
+initial constant while the coarser scales learn (``collapse_warning``).
 ``validate_translate`` scores a translation run: IoU and boundary F-score of mask
 targets, PSNR and SSIM of colour targets (``evaluation.translate_metrics``).
 """
@@ -12,6 +14,7 @@ targets, PSNR and SSIM of colour targets (``evaluation.translate_metrics``).
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..data.loader import PairDataset
 from ..data.paired_loader import TranslationDataset
@@ -33,6 +36,40 @@ def _gt_metrics(val_set: PairDataset, index: int, disp_frac: torch.Tensor) -> di
                               baseline_m=dataset.calib.baseline_m)
 
 
+# Median |full - half resolution| / half-resolution disparity, measured on 11 real and
+# synthetic images: 0.14 for a fresh generator, 0.03-0.09 in six healthy runs after 5 CPU
+# minutes and 0.01-0.05 at their end; 0.41-0.94 where the full-resolution head was stuck
+# at its initial constant (docs/training.md, round 7).
+COLLAPSE_DISAGREEMENT = 0.25
+
+
+def scale_disagreement(disps: list[torch.Tensor]) -> float | None:
+    """
+    How far the full-resolution left disparity is from the half-resolution one.
+
+    :param disps: the generator's output, full resolution first, (B, 2, H / 2^s, W / 2^s).
+    :returns: the median over pixels of |full - upsampled half| divided by the median of
+        the upsampled half (0 = the scales agree); None with a single scale.
+    """
+    if len(disps) < 2:
+        return None
+    full = disps[0][:, :1].float()
+    half = F.interpolate(disps[1][:, :1].float(), size=full.shape[-2:], mode='bilinear',
+                         align_corners=False)
+    return float((full - half).abs().median() / half.median().clamp_min(1e-6))
+
+
+def collapse_warning(metrics: dict[str, float]) -> str | None:
+    """Return a warning when validation's ``scale_disagreement`` says the run collapsed."""
+    value = metrics.get('scale_disagreement', 0.0)
+    if not value > COLLAPSE_DISAGREEMENT:
+        return None
+    return (f'warning: the full-resolution disparity differs from the half-resolution one by '
+            f'{100 * value:.0f} % (healthy runs: under 10 %): its head has stopped learning and '
+            'this run will not give usable depth; start it again with another seed or '
+            'other settings')
+
+
 @torch.no_grad()
 def validate(generator: torch.nn.Module, val_set: PairDataset,
              device: torch.device, alpha_ssim: float = 0.85) -> dict[str, float]:
@@ -43,16 +80,19 @@ def validate(generator: torch.nn.Module, val_set: PairDataset,
     :param val_set: validation pairs at the training resolution.
     :param device: where to run the generator.
     :param alpha_ssim: SSIM weight of the photometric error.
-    :returns: ``photometric`` (mean appearance error of the rebuilt left view) and, when
-        GT exists, ``gt_mae_px``, ``gt_bad_3`` and ``gt_abs_rel`` (no alignment).
+    :returns: ``photometric`` (mean appearance error of the rebuilt left view),
+        ``scale_disagreement`` (mean of ``scale_disagreement``; with two scales or more)
+        and, when GT exists, ``gt_mae_px``, ``gt_bad_3`` and ``gt_abs_rel`` (no alignment).
     """
     was_training = generator.training
     generator.eval()
-    photometric, gt_results = [], []
+    photometric, gt_results, disagreement = [], [], []
     for index in range(len(val_set)):
         item = val_set[index]
         left, right = item['left'][None].to(device), item['right'][None].to(device)
-        disp_left = generator(left)[0][:, :1] * float(item['rig_scale'])
+        disps = generator(left)
+        disagreement.append(scale_disagreement(disps))
+        disp_left = disps[0][:, :1] * float(item['rig_scale'])
         photometric.append(float(appearance_loss(reconstruct_left(right, disp_left), left,
                                                  alpha_ssim)))
         gt = _gt_metrics(val_set, index, disp_left[0, 0].float().cpu())
@@ -60,6 +100,8 @@ def validate(generator: torch.nn.Module, val_set: PairDataset,
             gt_results.append(gt)
     generator.train(was_training)
     out = {'photometric': float(np.mean(photometric)) if photometric else float('nan')}
+    if disagreement and None not in disagreement:
+        out['scale_disagreement'] = float(np.mean(disagreement))
     if gt_results:
         mean = mean_metrics(gt_results)
         out.update({f'gt_{k}': mean[k] for k in ('mae_px', 'bad_3', 'abs_rel') if k in mean})
