@@ -344,8 +344,9 @@ class Trainer:
                 self.save('best.pt')
             tqdm.write(f'epoch {self.epoch}, step {self.step}: ' + json.dumps(
                 {k: round(v, 4) for k, v in metrics.items()}) + note)
-            if collapse_warning(metrics):
-                tqdm.write(collapse_warning(metrics))
+            warning = collapse_warning(metrics)
+            if warning:
+                tqdm.write(warning)
         self.save()
         self._last_save = time.monotonic()
 
