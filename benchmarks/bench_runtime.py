@@ -73,12 +73,11 @@ def worker(path: str, threads: int, width: int, height: int, runs: int,
 
 
 def run_worker(path: Path, threads: int, size: tuple[int, int], runs: int,
-               level: str = 'all', post_process: bool | None = None) -> dict:
-    """Run ``worker`` in a fresh interpreter and return its result."""
-    flag = {None: 'as_exported', True: 'on', False: 'off'}[post_process]
+               level: str = 'all', pp: str = 'as_exported') -> dict:
+    """Run ``worker`` in a fresh interpreter and return its result; ``pp``: a PP_FLAGS key."""
     cmd = [sys.executable, str(Path(__file__).resolve()), '--worker', str(path),
            '--threads', str(threads), '--size', f'{size[0]}x{size[1]}', '--runs', str(runs),
-           '--level', level, '--pp', flag]
+           '--level', level, '--pp', pp]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -155,20 +154,34 @@ def agreement(ts: Path, onnx_path: Path, limit: int) -> dict:
     return result
 
 
-def compare_runtimes(pair: tuple[Path, Path], rounds: int, runs: int) -> dict:
-    """Time TorchScript (A) and ORT (B) in fresh processes, A B A B, at each size."""
+def alternate(jobs: dict[str, dict], rounds: int, runs: int, ratio: tuple[str, str, str]
+              ) -> dict:
+    """
+    Time each job in fresh processes, alternated A B A B, at each of ``SIZES``.
+
+    :param jobs: name -> ``run_worker`` keyword arguments (``path``, optionally ``pp``).
+    :param ratio: (key, numerator job, denominator job): their p50 ratio is stored as key.
+    :returns: per size, each job's ``summary`` and the ratio.
+    """
     out = {}
     for size in SIZES:
-        per = {'torchscript': [], 'onnxruntime': []}
+        per = {name: [] for name in jobs}
         for _ in range(rounds):
-            for name, path in zip(per, pair):
-                per[name].append(run_worker(path, 2, size, runs))
+            for name, job in jobs.items():
+                per[name].append(run_worker(threads=2, size=size, runs=runs, **job))
         stats = {name: summary(results) for name, results in per.items()}
-        stats['ort_speedup_p50'] = stats['torchscript']['p50_ms'] / stats['onnxruntime']['p50_ms']
+        key, num, den = ratio
+        stats[key] = stats[num]['p50_ms'] / stats[den]['p50_ms']
         out[f'{size[0]}x{size[1]}'] = stats
         print(size, {k: (v['p50_ms'], v['p95_ms']) for k, v in stats.items()
-                     if isinstance(v, dict)}, flush=True)
+                     if isinstance(v, dict)}, f'{key} {stats[key]:.2f}', flush=True)
     return out
+
+
+def compare_runtimes(pair: tuple[Path, Path], rounds: int, runs: int) -> dict:
+    """Time TorchScript (A) and ORT (B) in fresh processes, A B A B, at each size."""
+    jobs = {'torchscript': {'path': pair[0]}, 'onnxruntime': {'path': pair[1]}}
+    return alternate(jobs, rounds, runs, ('ort_speedup_p50', 'torchscript', 'onnxruntime'))
 
 
 def main() -> int:
@@ -199,38 +212,37 @@ def main() -> int:
     return post_process_cost(args) if args.post_process_cost else run_all(args)
 
 
+def machine_facts(**versions: str) -> dict:
+    """CPU count, load average now and the given library versions, for a report."""
+    return {'cpus': os.cpu_count(), 'load_avg_at_start': os.getloadavg(), **versions}
+
+
+def write_report(report: dict, out: Path) -> int:
+    """Add the load average at the end, write ``report`` as JSON to ``out``; exit code 0."""
+    report['machine']['load_avg_at_end'] = os.getloadavg()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + '\n')
+    print(f'wrote {out}')
+    return 0
+
+
 def post_process_cost(args: argparse.Namespace) -> int:
     """Time the shipped model with post-processing off (A) and on (B); write the JSON."""
     import torch
     model = ROOT / 'models' / 'sorghum_synth_small.ts'
-    report = {'machine': {'cpus': os.cpu_count(), 'load_avg_at_start': os.getloadavg(),
-                          'torch': str(torch.__version__)},
-              'model': model.name, 'threads': 2, 'batch': 1, 'sizes': {}}
-    for size in SIZES:
-        per = {'off': [], 'on': []}
-        for _ in range(args.rounds):
-            for name in per:
-                per[name].append(run_worker(model, 2, size, args.runs,
-                                            post_process=PP_FLAGS[name]))
-        stats = {name: summary(results) for name, results in per.items()}
-        stats['on_over_off_p50'] = stats['on']['p50_ms'] / stats['off']['p50_ms']
-        report['sizes'][f'{size[0]}x{size[1]}'] = stats
-        print(size, {k: (v['p50_ms'], v['p95_ms']) for k, v in stats.items()
-                     if isinstance(v, dict)}, f"on/off {stats['on_over_off_p50']:.2f}",
-              flush=True)
-    report['machine']['load_avg_at_end'] = os.getloadavg()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + '\n')
-    print(f'wrote {args.out}')
-    return 0
+    jobs = {name: {'path': model, 'pp': name} for name in ('off', 'on')}
+    report = {'machine': machine_facts(torch=str(torch.__version__)), 'model': model.name,
+              'threads': 2, 'batch': 1,
+              'sizes': alternate(jobs, args.rounds, args.runs, ('on_over_off_p50', 'on', 'off'))}
+    return write_report(report, args.out)
 
 
 def run_all(args: argparse.Namespace) -> int:
     """Run every measurement of the module docstring and write the JSON."""
     import onnxruntime
     import torch
-    report = {'machine': {'cpus': os.cpu_count(), 'load_avg_at_start': os.getloadavg(),
-                          'torch': str(torch.__version__), 'onnxruntime': onnxruntime.__version__},
+    report = {'machine': machine_facts(torch=str(torch.__version__),
+                                       onnxruntime=onnxruntime.__version__),
               'threads': 2, 'batch': 1, 'models': {}}
     with tempfile.TemporaryDirectory() as tmp:
         sources = {'shipped': ROOT / 'models' / 'sorghum_synth_small.ts',
@@ -247,11 +259,7 @@ def run_all(args: argparse.Namespace) -> int:
                     level: summary([run_worker(pair[1], 2, SIZES[0], args.runs, level)])
                     for level in ('disable', 'basic', 'extended', 'all')}
             report['models'][name] = entry
-    report['machine']['load_avg_at_end'] = os.getloadavg()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + '\n')
-    print(f'wrote {args.out}')
-    return 0
+    return write_report(report, args.out)
 
 
 if __name__ == '__main__':
