@@ -19,6 +19,16 @@ def shared_data(*parts: str) -> Path:
     return path
 
 
+def kitti_image(height: int = 96, width: int = 320):
+    """KITTI odometry seq1 000000 (left), area-resized: a (1, 3, H, W) float tensor in [0, 1]."""
+    import cv2
+    import torch
+    path = shared_data('kitti_odometry', 'seq1', 'image_l', '000000.png')
+    rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    return torch.from_numpy(cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
+                            ).permute(2, 0, 1)[None].float() / 255.0
+
+
 @pytest.fixture
 def repo_root() -> Path:
     """Root of the repository checkout."""

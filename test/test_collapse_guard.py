@@ -9,7 +9,8 @@ from sorghum_depth_training.data.loader import open_datasets, PairDataset
 from sorghum_depth_training.data.synthetic import write_synthetic
 from sorghum_depth_training.loop.validate import (COLLAPSE_DISAGREEMENT, collapse_warning,
                                                   scale_disagreement, validate)
-from sorghum_depth_training.nets.generator import Generator, GeneratorConfig
+from sorghum_depth_training.nets.generator import Generator
+from tiny_model import TINY
 import torch
 
 H, W = 64, 192
@@ -38,8 +39,7 @@ def val_set(tmp_path_factory):
 
 def _generator() -> Generator:
     torch.manual_seed(0)
-    return Generator(GeneratorConfig(encoder='unet', enc_channels=(8, 8, 16, 16, 32, 32),
-                                     dec_channels=(8, 8, 16, 16, 32, 32)))
+    return Generator(TINY)
 
 
 def test_validation_reports_a_stuck_full_resolution_head(val_set):

@@ -4,7 +4,7 @@
 
 import os
 
-from conftest import shared_data
+from conftest import kitti_image
 import cv2
 import numpy as np
 import pytest
@@ -52,7 +52,7 @@ def test_ungated_hint_loss_follows_every_valid_hint():
 @pytest.mark.parametrize('gate, pulled', [('photometric', False), ('always', True)])
 def test_hint_gate_decides_whether_a_worse_hint_still_pulls(gate, pulled):
     # the true disparity rebuilds the views exactly; a hint twice as large does not
-    left = _real_image(32, 96)
+    left = kitti_image(32, 96)
     true_frac = 4.0 / 96
     right = torch.roll(left, -4, dims=-1)     # right(x) = left(x + 4 px)
     disp = torch.full((1, 2, 32, 96), true_frac)
@@ -71,15 +71,8 @@ def test_hint_loss_pulls_the_prediction_toward_the_hint():
         assert bool((torch.sign(step) == np.sign(target - start)).all())
 
 
-def _real_image(h=96, w=320):
-    path = shared_data('kitti_odometry', 'seq1', 'image_l', '000000.png')
-    rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-    return torch.from_numpy(cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
-                            ).permute(2, 0, 1)[None].float() / 255.0
-
-
 def test_fusion_picks_the_candidate_that_rebuilds_the_view():
-    left = _real_image()
+    left = kitti_image()
     h, w = left.shape[-2:]
     true_px = 7.0
     right = reconstruct_right(left, torch.full((1, 1, h, w), true_px / w))

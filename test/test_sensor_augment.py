@@ -2,17 +2,17 @@
 # SPDX-License-Identifier: Apache-2.0
 """Camera corruptions (grey, blur, input noise): known values, pair geometry, config checks."""
 
-from conftest import shared_data
-import cv2
+from conftest import kitti_image
 import pytest
 from sorghum_depth_training.data.loader import augment_batch
 from sorghum_depth_training.data.sensor_augment import blur, grey, input_noise, sensor_batch
 from sorghum_depth_training.loop.config import AugmentConfig, ConfigError, load_config
 from sorghum_depth_training.loop.step import StepModels, train_step
-from sorghum_depth_training.nets.generator import Generator, GeneratorConfig
+from sorghum_depth_training.nets.generator import Generator
 from sorghum_depth_training.objectives.depth import LossConfig
 from sorghum_depth_training.objectives.losses import appearance_map
 from sorghum_depth_training.objectives.warp import reconstruct_left
+from tiny_model import TINY
 import torch
 
 
@@ -58,28 +58,22 @@ def test_input_noise_stays_within_its_largest_std_and_leaves_the_image_alone():
 
 def test_the_generator_sees_the_noisy_input_and_the_losses_the_clean_views():
     torch.manual_seed(0)
-    cfg = GeneratorConfig(encoder='unet', enc_channels=(8, 8, 16, 16, 32, 32),
-                          dec_channels=(8, 8, 16, 16, 32, 32))
     left = torch.rand(2, 3, 64, 64)
     right = torch.roll(left, -2, dims=-1)
 
     def losses(net_input):
-        gen = Generator(cfg)
+        gen = Generator(TINY)
         gen.load_state_dict(state)
         models = StepModels(gen, None, torch.optim.SGD(gen.parameters(), lr=0.0), None)
         return train_step(models, left, right, LossConfig(w_gan=0.0), net_input=net_input)
-    state = Generator(cfg).state_dict()
+    state = Generator(TINY).state_dict()
     assert losses(None) == losses(left.clone())
     noisy = losses(input_noise(left, 0.2, torch.Generator().manual_seed(1)))
     assert noisy['generator'] != losses(None)['generator']
 
 
 def _kitti_pair(h=96, w=320, shift_px=6):
-    path = shared_data('kitti_odometry', 'seq1', 'image_l', '000000.png')
-    rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-    left = torch.from_numpy(cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
-                            ).permute(2, 0, 1)[None].float() / 255.0
-    left = left * torch.tensor([1.0, 0.7, 0.4]).view(1, 3, 1, 1)   # make it colour
+    left = kitti_image(h, w) * torch.tensor([1.0, 0.7, 0.4]).view(1, 3, 1, 1)   # make it colour
     return left, torch.roll(left, -shift_px, dims=-1), shift_px / w
 
 

@@ -2,8 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Zoom augmentation: known values, geometry that still holds, and its config checks."""
 
-from conftest import shared_data
-import cv2
+from conftest import kitti_image
 import pytest
 from sorghum_depth_training.data.loader import augment_batch, zoom_batch
 from sorghum_depth_training.loop.config import AugmentConfig, ConfigError, load_config
@@ -35,10 +34,7 @@ def test_factor_one_changes_nothing_and_missing_hints_stay_missing():
 
 
 def _kitti_pair(h=96, w=320, shift_px=6):
-    path = shared_data('kitti_odometry', 'seq1', 'image_l', '000000.png')
-    rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-    left = torch.from_numpy(cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
-                            ).permute(2, 0, 1)[None].float() / 255.0
+    left = kitti_image(h, w)
     right = torch.roll(left, -shift_px, dims=-1)           # left(x) = right(x - shift)
     return left, right, torch.full((1, 2, h, w), shift_px / w)
 
