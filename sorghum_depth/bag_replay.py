@@ -25,6 +25,8 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosbags.highlevel import AnyReader, AnyReaderError
 from rosbags.typesys import get_typestore, Stores
 
+from .interrupt import first_ctrl_c_only
+
 PublishHook = Callable[[str, int, float], None]
 
 
@@ -115,24 +117,30 @@ def _parse(argv: list[str] | None):
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; exit 2 on a bad bag or arguments."""
     args = _parse(argv)
-    rclpy.init()
-    node = Node('sorghum_depth_replay')
-    try:
-        player = BagPlayer(node, args.bag, args.topics, args.remap, not args.best_effort)
-        while True:
-            count = player.play(args.rate)
-            node.get_logger().info(f'replayed {count} messages from {args.bag}')
-            if not args.loop:
-                break
-    except (AnyReaderError, ValueError, OSError, InvalidTopicNameException) as err:
-        print(f'error: {args.bag}: {err}', file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    with first_ctrl_c_only():
+        rclpy.init()
+        node = Node('sorghum_depth_replay')
+        try:
+            _replay(node, args)
+        except (AnyReaderError, ValueError, OSError, InvalidTopicNameException) as err:
+            print(f'error: {args.bag}: {err}', file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            pass
+        finally:
+            node.destroy_node()
+            rclpy.try_shutdown()
     return 0
+
+
+def _replay(node: Node, args) -> None:
+    """Play the bag once, or until interrupted with ``--loop``."""
+    player = BagPlayer(node, args.bag, args.topics, args.remap, not args.best_effort)
+    while True:
+        count = player.play(args.rate)
+        node.get_logger().info(f'replayed {count} messages from {args.bag}')
+        if not args.loop:
+            break
 
 
 if __name__ == '__main__':

@@ -9,14 +9,17 @@ Ctrl-C at any moment of start-up or shutdown ends the process without a tracebac
 
 import sys
 
+from .interrupt import first_ctrl_c_only
+
 
 def main(args=None) -> int:
     """Run the node; exit 2 when the parameters, the device or the model are unusable."""
-    try:
-        from .ros_node import run
-        return run(args)
-    except KeyboardInterrupt:
-        return 0
+    with first_ctrl_c_only():
+        try:
+            from .ros_node import run
+            return run(args)
+        except KeyboardInterrupt:
+            return 0
 
 
 if __name__ == '__main__':

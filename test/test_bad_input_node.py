@@ -9,6 +9,7 @@ left behind. Bad messages to a running node are in test_node.py.
 
 import json
 import os
+from pathlib import Path
 import signal
 import subprocess
 import time
@@ -18,6 +19,7 @@ from ros_harness import private_domain
 from sorghum_depth import bag_replay
 from sorghum_depth import infer_bag
 from sorghum_depth.inference import METADATA_FILE
+from sorghum_depth.interrupt import first_ctrl_c_only
 from sorghum_depth.node_process import node_executable, private_ros_env
 from test_infer_bag import write_image_bag
 from test_model_file import Constant, GOOD_META, TupleOut
@@ -124,6 +126,35 @@ def test_node_two_ctrl_c_during_the_warm_up(tmp_path, files):
         time.sleep(0.02)
     code, out = _interrupt(cmd, env, while_warming_up)
     assert code == 0 and 'Traceback' not in out and 'terminate called' not in out, out
+
+
+def _hold_ctrl_c(proc, seconds: float = 0.5) -> None:
+    """Send SIGINT every millisecond, as a held-down Ctrl-C does, until the node ends."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.001)
+
+
+@pytest.mark.parametrize('when', ['importing', 'warming up'])
+def test_node_ctrl_c_held_down(tmp_path, files, when):
+    # a second Ctrl-C while the first one's shutdown unwound used to escape it: the
+    # process ended in tracebacks, killed by SIGINT (-2), or in a C++ abort (-6)
+    cmd, env = _node(tmp_path, _params(model_path=str(files[1]['good']), device='cpu'))
+
+    def hold(proc):
+        if when == 'importing':
+            time.sleep(1.0)
+        else:
+            line = ''
+            while 'loaded' not in line:
+                line = proc.stdout.readline()
+                assert line, 'the node ended before loading the model'
+        _hold_ctrl_c(proc)
+    code, out = _interrupt(cmd, env, hold)
+    assert code == 0, out
+    for words in ('Traceback', 'terminate called', 'Exception ignored'):
+        assert words not in out, out
 
 
 def test_node_warns_about_misspelled_parameters_and_stops_cleanly(tmp_path, files):
@@ -236,3 +267,27 @@ def test_replay_bad_files(replay_env, tmp_path, capsys):
         assert bag_replay.main([str(path)]) == 2
         err = capsys.readouterr().err
         assert err.startswith(f'error: {path}: ') and words in err, err
+
+
+def test_replay_ctrl_c_held_down(files):
+    # as the node: a second Ctrl-C inside the first one's shutdown ended in a traceback
+    replay = str(Path(node_executable()).with_name('sorghum-depth-replay'))
+    cmd, env = [replay, str(files[2]), '--loop'], private_ros_env(private_domain(3))
+
+    def hold(proc):
+        line = ''
+        while 'replayed' not in line:
+            line = proc.stdout.readline()
+            assert line, 'the replay ended before playing the bag'
+        _hold_ctrl_c(proc)
+    code, out = _interrupt(cmd, env, hold)
+    assert code == 0, out
+    for words in ('Traceback', 'Exception ignored'):
+        assert words not in out, out
+
+
+def test_first_ctrl_c_only_gives_back_the_previous_handler():
+    before = signal.getsignal(signal.SIGINT)
+    with first_ctrl_c_only():
+        assert signal.getsignal(signal.SIGINT) is not before
+    assert signal.getsignal(signal.SIGINT) is before

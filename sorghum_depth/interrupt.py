@@ -1,0 +1,38 @@
+# Copyright 2026 The sorghum_depth Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+One Ctrl-C stops a process cleanly; the ones after it wait for that shutdown.
+
+A held-down or repeated Ctrl-C raised a second ``KeyboardInterrupt`` inside the first
+one's shutdown: the node was left half torn down and the process ended in tracebacks,
+killed by SIGINT, or in a C++ abort ('terminate called ...') while its worker thread
+was still in a forward pass.
+"""
+
+import contextlib
+import signal
+from typing import Iterator
+
+
+def _first_ctrl_c(signum, frame) -> None:
+    """Ignore every later SIGINT, then stop the main thread with ``KeyboardInterrupt``."""
+    # the first statement: Python skips a pending SIGINT whose handler is now SIG_IGN
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def first_ctrl_c_only() -> Iterator[None]:
+    """
+    Turn the first SIGINT into ``KeyboardInterrupt`` and ignore the rest, inside the block.
+
+    Enter it before ``rclpy.init``: rclpy's own handler calls the one it found. After a
+    Ctrl-C, SIGINT stays ignored (the process is ending); without one, the previous
+    handler comes back, so in-process callers (tests) keep theirs.
+    """
+    previous = signal.signal(signal.SIGINT, _first_ctrl_c)
+    try:
+        yield
+    finally:
+        if signal.getsignal(signal.SIGINT) is _first_ctrl_c:
+            signal.signal(signal.SIGINT, previous)
