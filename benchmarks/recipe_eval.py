@@ -13,17 +13,20 @@ Three held-out sets, never trained on:
 * EuRoC (indoor, 0.11 m): the extracted dataset's validation tail vs SGBM, ``metric``.
 """
 
+import dataclasses
 from dataclasses import dataclass
 import os
 from pathlib import Path
+import sys
 
 import numpy as np
 from sorghum_depth.inference import load_model
-from sorghum_depth_training.data.dataset_dir import load_dataset
+from sorghum_depth_training.data.dataset_dir import DatasetError, load_dataset
 from sorghum_depth_training.data.folder_import import read_kitti_calib
 from sorghum_depth_training.evaluation.evaluate import evaluate_pairs, ModelPredictor
 from sorghum_depth_training.evaluation.gt_io import find_pairs, read_rgb, StereoPair
 from sorghum_depth_training.evaluation.metrics import best_constant_disparity, evaluate_disparity
+from sorghum_depth_training.evaluation.motorcycle import motorcycle_pair
 from sorghum_depth_training.evaluation.sgbm import sgbm_disparity
 from sorghum_depth_training.loop.checkpoint import load_checkpoint
 
@@ -74,13 +77,21 @@ class HeldOut:
     synthetic: list[StereoPair]
     euroc: list[StereoPair]
     middlebury_floor: dict[str, float]
+    # Middlebury 2014 Motorcycle (the scikit-image wheel's), [] without the wheel
+    motorcycle: list[StereoPair] = dataclasses.field(default_factory=list)
 
     @classmethod
     def load(cls, synthetic_dir: Path, euroc_dir: Path) -> 'HeldOut':
         """Read every set (synthetic: a dataset with disp_gt/; EuRoC: its val split)."""
         mb = [ref.load() for ref in find_pairs(DATA / 'middlebury2003')]
+        try:
+            moto = [motorcycle_pair()]
+        except DatasetError as err:
+            print(f'warning: no Middlebury 2014 Motorcycle: {err}', file=sys.stderr)
+            moto = []
         return cls(kitti_heldout(), mb, [r.load() for r in find_pairs(synthetic_dir)],
-                   dataset_heldout(euroc_dir), {p.name: best_constant_mae_pct(p) for p in mb})
+                   dataset_heldout(euroc_dir), {p.name: best_constant_mae_pct(p) for p in mb},
+                   moto)
 
 
 KEYS = ('mae_pct', 'mae_px', 'bad_3', 'd1', 'abs_rel', 'delta1', 'density')
@@ -103,6 +114,11 @@ def score_model(model_path: Path, held: HeldOut, other_rigs: bool = True) -> dic
            'middlebury_mae_pct_per_scene': per_scene,
            'middlebury_ratio_to_constant': ratios,
            'middlebury_worst_ratio': max(ratios.values())}
+    for pair in held.motorcycle:
+        row = evaluate_pairs([pair], predictor, alignments=('median',), progress=False)
+        mae = row['methods']['model']['mean']['median']['mae_pct']
+        out['motorcycle_median'] = {'mae_pct': mae,
+                                    'ratio_to_constant': mae / best_constant_mae_pct(pair)}
     if other_rigs:
         for key, pairs in (('synthetic_metric', held.synthetic), ('euroc_metric', held.euroc)):
             res = evaluate_pairs(pairs, predictor, alignments=('metric',), progress=False)

@@ -23,11 +23,13 @@ import time
 
 import numpy as np
 from sorghum_depth.inference import load_model
+from sorghum_depth_training.data.dataset_dir import DatasetError
 from sorghum_depth_training.data.synthetic import SCENES, write_synthetic
 from sorghum_depth_training.evaluation.evaluate import (evaluate_pairs, ModelPredictor,
                                                         sgbm_predictor)
 from sorghum_depth_training.evaluation.gt_io import find_pairs, PairRef, StereoPair
 from sorghum_depth_training.evaluation.metrics import best_constant_disparity
+from sorghum_depth_training.evaluation.motorcycle import motorcycle_pair
 from sorghum_depth_training.export import main as export
 from sorghum_depth_training.loop import train
 from sorghum_depth_training.loop.checkpoint import load_checkpoint
@@ -50,17 +52,12 @@ def real_scenes(predictors: dict) -> dict:
     scored as it is: aligning it by the median would make it worse.
 
     Middlebury 2003 (4 scenes, exact GT) and the last 16 frames of KITTI odometry seq2
-    (SGBM of the true pair as GT) from ``../shared/data``: measured, never trained on
-    (their terms allow testing, not shipping). Empty when the folder is absent.
+    (SGBM of the true pair as GT) from ``../shared/data``, and Middlebury 2014 Motorcycle
+    (exact GT) from the scikit-image wheel: measured, never trained on (their terms allow
+    testing, not shipping). A set whose files are absent is left out.
     """
-    sys.path.insert(0, str(REPO / 'benchmarks'))       # benchmarks/ is not a package
-    from recipe_eval import DATA, kitti_heldout
-    if not (DATA / 'middlebury2003').is_dir():
-        return {}
     out = {}
-    for name, pairs in (('middlebury2003', find_pairs(DATA / 'middlebury2003')),
-                        ('kitti_seq2_tail', kitti_heldout())):
-        pairs = [p.load() if isinstance(p, PairRef) else p for p in pairs]   # read once
+    for name, pairs in _real_sets().items():
         rows = {}
         for method, alignment in (('model', 'median'), ('best_constant', 'metric')):
             report = evaluate_pairs(pairs, {method: predictors[method]},
@@ -71,6 +68,22 @@ def real_scenes(predictors: dict) -> dict:
             rows[method]['mean'] = round(result['mean'][alignment]['mae_pct'], 1)
         out[name] = rows
     return out
+
+
+def _real_sets() -> dict[str, list[StereoPair]]:
+    """Return the loaded real scenes of real_scenes, by set; the absent sets left out."""
+    sys.path.insert(0, str(REPO / 'benchmarks'))       # benchmarks/ is not a package
+    from recipe_eval import DATA, kitti_heldout
+    sets = {}
+    if (DATA / 'middlebury2003').is_dir():
+        sets['middlebury2003'] = [p.load() if isinstance(p, PairRef) else p
+                                  for p in find_pairs(DATA / 'middlebury2003')]
+        sets['kitti_seq2_tail'] = kitti_heldout()
+    try:
+        sets['middlebury2014'] = [motorcycle_pair()]
+    except DatasetError as err:
+        print(f'warning: Middlebury 2014 Motorcycle left out: {err}', file=sys.stderr)
+    return sets
 
 
 def main() -> None:

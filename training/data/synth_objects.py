@@ -18,9 +18,11 @@ so the left and right views and the exact disparity stay consistent.
 """
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
+from .skimage_files import photo_texture
 from .synth_objects_hit import BOX, CYLINDER, HITS, PANEL, SPHERE
 from .synth_render import Camera, GBuffer, GROUND, hit_ground, SKY
 from .synth_scene import camera_rotation, fractal_noise, shade_sky, Texture
@@ -59,14 +61,16 @@ class ObjectScene:
     fy_over_fx: float = 1.0
 
 
-def _texture_bank(rng: np.random.Generator) -> list:
-    """Six gray textures: smooth to grainy noise, blotches, stripes and a check."""
+def _texture_bank(rng: np.random.Generator, photos: Sequence[np.ndarray] = ()) -> list:
+    """Six gray textures (noise, blotches, stripes), and six cut from ``photos`` if any."""
     bank = [fractal_noise(rng, beta=b) for b in (1.0, 1.6, 2.2, 3.0)]
     blot = fractal_noise(rng, beta=2.4)
     bank.append(np.where(blot > 0.3, 1.5, -0.5).astype(np.float32))
     u = np.arange(256, dtype=np.float32)
     stripes = np.sign(np.sin(2 * np.pi * u / 32))[None, :] + 0.3 * fractal_noise(rng, beta=1.4)
     bank.append(stripes.astype(np.float32))
+    if len(photos):
+        bank += [photo_texture(rng, photos[i]) for i in rng.integers(0, len(photos), 6)]
     return [Texture(im, (1.0, 1.0)) for im in bank]
 
 
@@ -105,11 +109,14 @@ def _object(rng: np.random.Generator, scale: float, depth_m: float) -> tuple[int
                   size * rng.uniform(1, 3), 0, 0]
 
 
-def sample_object_scene(rng: np.random.Generator) -> ObjectScene:
+def sample_object_scene(rng: np.random.Generator, photos: Sequence[np.ndarray] = ()
+                        ) -> ObjectScene:
     """
     Draw an object scene: layout, objects, textures, colours, sun and camera pose.
 
     :param rng: random generator (the only source of randomness).
+    :param photos: grey photographs (``skimage_files.load_photos``) to cut textures from;
+        none: procedural textures only, and the scene of ``rng`` is as it always was.
 
     :return: The ObjectScene.
 
@@ -118,7 +125,7 @@ def sample_object_scene(rng: np.random.Generator) -> ObjectScene:
     walls, depth_m = _walls(rng, scale)
     objects = walls + [_object(rng, scale, depth_m) for _ in range(rng.integers(6, 29))]
     n = len(objects)
-    textures = _texture_bank(rng)
+    textures = _texture_bank(rng, photos)
     tint = rng.uniform(0.1, 0.95, (n + 1, 3)) * rng.uniform(0.6, 1.0, (n + 1, 1))
     sun = np.array([rng.uniform(-0.7, 0.7), rng.uniform(0.4, 1.0), rng.uniform(-0.8, 0.3)])
     pitch, roll = rng.uniform(-0.05, 0.4), rng.uniform(-0.06, 0.06)

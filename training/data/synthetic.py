@@ -22,12 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 import shutil
 import sys
+from typing import Sequence
 
 import numpy as np
 
 from .bag_io import camera_info, StereoBagWriter
 from .dataset_dir import Calibration, DatasetError, DatasetWriter
 from .paired_write import PairedWriter
+from .skimage_files import load_photos
 from .synth_objects import ObjectScene, render_objects, sample_object_scene
 from .synth_render import Camera, GROUND, LEAF, OBJECT, SKY, STALK
 from .synth_scene import render_view_classes, sample_scene
@@ -105,7 +107,8 @@ def _nonocc(disp_left: np.ndarray, disp_right: np.ndarray) -> np.ndarray:
 
 def render_pair(seed: int, index: int, width: int = DEFAULT_WIDTH,
                 height: int = DEFAULT_HEIGHT, fx_px: float | None = None,
-                baseline_m: float = DEFAULT_BASELINE_M, scenes: str = 'rows') -> StereoSample:
+                baseline_m: float = DEFAULT_BASELINE_M, scenes: str = 'rows',
+                photos: Sequence[np.ndarray] = ()) -> StereoSample:
     """
     Render scene ``index`` of ``seed`` as a rectified stereo pair.
 
@@ -118,11 +121,13 @@ def render_pair(seed: int, index: int, width: int = DEFAULT_WIDTH,
     :param scenes: ``rows`` (sorghum rows), ``objects`` (random object scenes,
         ``synth_objects``) or ``mixed`` (rows at every third index from 0, objects at
         the others).
+    :param photos: grey photographs to cut some of the object scenes' textures from
+        (``skimage_files.load_photos``); none: procedural textures only.
 
     :return: The StereoSample.
 
     """
-    scene, cam = _scene_camera(seed, index, width, height, fx_px, scenes)
+    scene, cam = _scene_camera(seed, index, width, height, fx_px, scenes, photos)
     left, depth_l, classes = _render(scene, cam)
     right, depth_r, _ = _render(scene, cam.shifted(baseline_m))
     disp_l, disp_r = ((np.where(np.isfinite(z), cam.fx * baseline_m / z, 0)).astype(np.float32)
@@ -131,14 +136,14 @@ def render_pair(seed: int, index: int, width: int = DEFAULT_WIDTH,
 
 
 def render_left(seed: int, index: int, width: int = DEFAULT_WIDTH,
-                height: int = DEFAULT_HEIGHT, fx_px: float | None = None, scenes: str = 'rows'
-                ) -> tuple[np.ndarray, np.ndarray]:
+                height: int = DEFAULT_HEIGHT, fx_px: float | None = None, scenes: str = 'rows',
+                photos: Sequence[np.ndarray] = ()) -> tuple[np.ndarray, np.ndarray]:
     """
     Render only the left view of scene ``index`` of ``seed`` (as render_pair's left).
 
     :return: (uint8 RGB (H, W, 3), uint8 (H, W) class ids).
     """
-    scene, cam = _scene_camera(seed, index, width, height, fx_px, scenes)
+    scene, cam = _scene_camera(seed, index, width, height, fx_px, scenes, photos)
     left, _, classes = _render(scene, cam)
     return _to_u8(left), classes
 
@@ -148,14 +153,14 @@ def _to_u8(image: np.ndarray) -> np.ndarray:
 
 
 def _scene_camera(seed: int, index: int, width: int, height: int, fx_px: float | None,
-                  scenes: str = 'rows'):
+                  scenes: str = 'rows', photos: Sequence[np.ndarray] = ()):
     """Scene ``index`` of ``seed`` and its left camera (principal point at the centre)."""
     if scenes not in SCENES:
         raise DatasetError(f'unknown scenes {scenes!r}: one of {", ".join(SCENES)}')
     fx_px = default_fx_px(width) if fx_px is None else float(fx_px)
     rng = np.random.default_rng([seed, index])
     if scenes == 'objects' or (scenes == 'mixed' and index % 3):
-        scene = sample_object_scene(rng)
+        scene = sample_object_scene(rng, photos)
         fy_px = fx_px * scene.fy_over_fx
     else:
         scene, fy_px = sample_scene(rng), fx_px
@@ -180,7 +185,8 @@ def synthetic_calibration(width: int, height: int, fx_px: float, baseline_m: flo
 def write_synthetic(out_dir: Path, count: int, seed: int = 0, width: int = DEFAULT_WIDTH,
                     height: int = DEFAULT_HEIGHT, fx_px: float | None = None,
                     baseline_m: float = DEFAULT_BASELINE_M, bag_path: Path | None = None,
-                    overwrite: bool = False, scenes: str = 'rows') -> Calibration:
+                    overwrite: bool = False, scenes: str = 'rows',
+                    photo_textures: bool = False) -> Calibration:
     """
     Render ``count`` scenes into a dataset folder (and optionally an MCAP bag).
 
@@ -191,14 +197,18 @@ def write_synthetic(out_dir: Path, count: int, seed: int = 0, width: int = DEFAU
         rgb8, with camera_info), or None.
     :param overwrite: replace an existing dataset in ``out_dir``.
     :param scenes: ``rows``, ``objects`` or ``mixed`` (see render_pair).
+    :param photo_textures: cut half of the object scenes' textures from CC0 photographs
+        (the scikit-image wheel's; ``skimage_files``); a DatasetError names the package
+        when it is missing.
 
     :return: The calibration written.
 
     """
     fx_px = default_fx_px(width) if fx_px is None else float(fx_px)
+    photos = load_photos() if photo_textures else ()
     calib = synthetic_calibration(width, height, fx_px, baseline_m, {
         'generator': 'sorghum-depth-synth', 'seed': int(seed), 'count': int(count),
-        'scenes': scenes,
+        'scenes': scenes, **({'photo_textures': True} if photo_textures else {}),
         'disp_gt': 'disp_gt/NNNNNN.npy float32 px, left view, 0 = sky',
         'nonocc': 'nonocc/NNNNNN.png 255 = visible in right view',
         'labels': f'labels/NNNNNN.png {CLASS_TABLE}',
@@ -209,7 +219,7 @@ def write_synthetic(out_dir: Path, count: int, seed: int = 0, width: int = DEFAU
     try:
         with DatasetWriter(out_dir, overwrite) as writer:
             for i in range(count):
-                s = render_pair(seed, i, width, height, fx_px, baseline_m, scenes)
+                s = render_pair(seed, i, width, height, fx_px, baseline_m, scenes, photos)
                 name = writer.add_pair(s.left[..., ::-1], s.right[..., ::-1], s.disp_gt_px)
                 writer.write_file(f'nonocc/{name}.png', s.nonocc.astype(np.uint8) * 255)
                 writer.write_file(f'labels/{name}.png', s.classes)
@@ -290,6 +300,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help='rows: sorghum rows (default); objects: random boxes, spheres, '
                    'cylinders and panels on a ground, walls or sky (depth cues that are not '
                    'rows); mixed: one third rows (indices 0, 3, 6, ...), two thirds objects')
+    p.add_argument('--photo-textures', action='store_true',
+                   help='cut half of the textures of object scenes from CC0 photographs (bricks, '
+                   'grass, gravel, ...; needs the scikit-image wheel: pip install --no-deps '
+                   'scikit-image==0.26.0); --scenes objects or mixed')
     p.add_argument('--bag', type=Path, default=None,
                    help='also write a rosbag2 MCAP of the pairs to this new folder')
     p.add_argument('--paired-stalks', action='store_true',
@@ -317,7 +331,8 @@ def main(argv: list[str] | None = None) -> int:
                                    args.fx, args.overwrite)
         else:
             write_synthetic(args.out, args.count, args.seed, args.width, args.height, args.fx,
-                            args.baseline, args.bag, args.overwrite, args.scenes)
+                            args.baseline, args.bag, args.overwrite, args.scenes,
+                            args.photo_textures)
     except DatasetError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
