@@ -107,25 +107,18 @@ def _interrupt(cmd, env, when) -> tuple[int, str]:
     return proc.returncode, out
 
 
-@pytest.mark.parametrize('delay_s', [1.0, 2.0, 3.5])     # 1 s: torch is importing
-def test_node_ctrl_c_during_start_up(tmp_path, files, delay_s):
-    cmd, env = _node(tmp_path, _params(model_path=str(files[1]['good']), device='cpu'))
-    code, out = _interrupt(cmd, env, lambda proc: time.sleep(delay_s))
-    assert code == 0 and 'Traceback' not in out and 'terminate called' not in out, out
+def _read_until(proc, words: str) -> None:
+    """Read the process's output up to a line that holds ``words``; fail if it ends first."""
+    line = ''
+    while words not in line:
+        line = proc.stdout.readline()
+        assert line, f'the process ended before printing {words!r}'
 
 
-def test_node_two_ctrl_c_during_the_warm_up(tmp_path, files):
-    cmd, env = _node(tmp_path, _params(model_path=str(files[1]['good']), device='cpu'))
-
-    def while_warming_up(proc):
-        line = ''
-        while 'loaded' not in line:     # the model is loaded: the warm-up runs now
-            line = proc.stdout.readline()
-            assert line, 'the node ended before loading the model'
-        proc.send_signal(signal.SIGINT)
-        time.sleep(0.02)
-    code, out = _interrupt(cmd, env, while_warming_up)
-    assert code == 0 and 'Traceback' not in out and 'terminate called' not in out, out
+def _assert_ended_cleanly(code: int, out: str) -> None:
+    assert code == 0, out
+    for words in ('Traceback', 'terminate called', 'Exception ignored'):
+        assert words not in out, out
 
 
 def _hold_ctrl_c(proc, seconds: float = 0.5) -> None:
@@ -134,6 +127,22 @@ def _hold_ctrl_c(proc, seconds: float = 0.5) -> None:
     while time.monotonic() < end and proc.poll() is None:
         proc.send_signal(signal.SIGINT)
         time.sleep(0.001)
+
+
+@pytest.mark.parametrize('delay_s', [1.0, 2.0, 3.5])     # 1 s: torch is importing
+def test_node_ctrl_c_during_start_up(tmp_path, files, delay_s):
+    cmd, env = _node(tmp_path, _params(model_path=str(files[1]['good']), device='cpu'))
+    _assert_ended_cleanly(*_interrupt(cmd, env, lambda proc: time.sleep(delay_s)))
+
+
+def test_node_two_ctrl_c_during_the_warm_up(tmp_path, files):
+    cmd, env = _node(tmp_path, _params(model_path=str(files[1]['good']), device='cpu'))
+
+    def while_warming_up(proc):
+        _read_until(proc, 'loaded')     # the model is loaded: the warm-up runs now
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.02)
+    _assert_ended_cleanly(*_interrupt(cmd, env, while_warming_up))
 
 
 @pytest.mark.parametrize('when', ['importing', 'warming up'])
@@ -146,15 +155,9 @@ def test_node_ctrl_c_held_down(tmp_path, files, when):
         if when == 'importing':
             time.sleep(1.0)
         else:
-            line = ''
-            while 'loaded' not in line:
-                line = proc.stdout.readline()
-                assert line, 'the node ended before loading the model'
+            _read_until(proc, 'loaded')
         _hold_ctrl_c(proc)
-    code, out = _interrupt(cmd, env, hold)
-    assert code == 0, out
-    for words in ('Traceback', 'terminate called', 'Exception ignored'):
-        assert words not in out, out
+    _assert_ended_cleanly(*_interrupt(cmd, env, hold))
 
 
 def test_node_warns_about_misspelled_parameters_and_stops_cleanly(tmp_path, files):
@@ -275,15 +278,9 @@ def test_replay_ctrl_c_held_down(files):
     cmd, env = [replay, str(files[2]), '--loop'], private_ros_env(private_domain(3))
 
     def hold(proc):
-        line = ''
-        while 'replayed' not in line:
-            line = proc.stdout.readline()
-            assert line, 'the replay ended before playing the bag'
+        _read_until(proc, 'replayed')
         _hold_ctrl_c(proc)
-    code, out = _interrupt(cmd, env, hold)
-    assert code == 0, out
-    for words in ('Traceback', 'Exception ignored'):
-        assert words not in out, out
+    _assert_ended_cleanly(*_interrupt(cmd, env, hold))
 
 
 def test_first_ctrl_c_only_gives_back_the_previous_handler():
