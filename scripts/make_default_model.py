@@ -23,13 +23,11 @@ import time
 
 import numpy as np
 from sorghum_depth.inference import load_model
-from sorghum_depth_training.data.dataset_dir import DatasetError
 from sorghum_depth_training.data.synthetic import SCENES, write_synthetic
 from sorghum_depth_training.evaluation.evaluate import (evaluate_pairs, ModelPredictor,
                                                         sgbm_predictor)
 from sorghum_depth_training.evaluation.gt_io import find_pairs, PairRef, StereoPair
 from sorghum_depth_training.evaluation.metrics import best_constant_disparity
-from sorghum_depth_training.evaluation.motorcycle import motorcycle_pair
 from sorghum_depth_training.export import main as export
 from sorghum_depth_training.loop import train
 from sorghum_depth_training.loop.checkpoint import load_checkpoint
@@ -73,16 +71,15 @@ def real_scenes(predictors: dict) -> dict:
 def _real_sets() -> dict[str, list[StereoPair]]:
     """Return the loaded real scenes of real_scenes, by set; the absent sets left out."""
     sys.path.insert(0, str(REPO / 'benchmarks'))       # benchmarks/ is not a package
-    from recipe_eval import DATA, kitti_heldout
+    from recipe_eval import DATA, kitti_heldout, load_motorcycle
     sets = {}
     if (DATA / 'middlebury2003').is_dir():
         sets['middlebury2003'] = [p.load() if isinstance(p, PairRef) else p
                                   for p in find_pairs(DATA / 'middlebury2003')]
         sets['kitti_seq2_tail'] = kitti_heldout()
-    try:
-        sets['middlebury2014'] = [motorcycle_pair()]
-    except DatasetError as err:
-        print(f'warning: Middlebury 2014 Motorcycle left out: {err}', file=sys.stderr)
+    moto = load_motorcycle()
+    if moto is not None:
+        sets['middlebury2014'] = [moto]
     return sets
 
 

@@ -8,19 +8,11 @@ terms are Middlebury's), in pixels: the rig's principal points differ by 31 px (
 so the depth of a pixel is not ``fx * baseline / disparity`` and metric depth is left out.
 """
 
-import cv2
 import numpy as np
 
-from .gt_io import StereoPair
+from .gt_io import GTError, read_rgb, StereoPair
 from ..data.dataset_dir import DatasetError
 from ..data.skimage_files import skimage_data_dir
-
-
-def _rgb(path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise DatasetError(f'{path}: not a readable image')
-    return image[..., ::-1].copy()
 
 
 def motorcycle_pair() -> StereoPair:
@@ -33,7 +25,10 @@ def motorcycle_pair() -> StereoPair:
     with np.load(folder / 'motorcycle_disp.npz') as npz:
         disp_px = npz['arr_0'].astype(np.float32)
     disp_px = np.where(np.isfinite(disp_px) & (disp_px > 0), disp_px, 0).astype(np.float32)
-    left, right = _rgb(folder / 'motorcycle_left.png'), _rgb(folder / 'motorcycle_right.png')
+    try:
+        left, right = (read_rgb(folder / f'motorcycle_{v}.png') for v in ('left', 'right'))
+    except GTError as err:
+        raise DatasetError(str(err)) from err
     if not left.shape == right.shape == disp_px.shape + (3,):
         raise DatasetError(f'{folder}: Motorcycle views and disparity differ in size')
     return StereoPair('motorcycle', left, right, disp_px, mask=disp_px > 0)
