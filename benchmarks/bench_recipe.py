@@ -53,6 +53,9 @@ PRETRAINED = ['generator.encoder=efficientnet_lite0', 'data.height=128', 'data.w
 UNET = ['generator.encoder=unet', 'data.height=128', 'data.width=448']   # multiples of 64
 BOTH = NEW + PRETRAINED + ['loss.w_hint=1']
 HIRES = ['data.height=192', 'data.width=640']
+# The shipped model's generator (config/train_small.yaml): MobileNetV2, a narrow decoder
+SMALL = ['generator.encoder=mobilenet_v2', 'generator.dec_channels=[16,24,48,64,64]']
+SHIPPED = HERE.parent / 'models' / 'sorghum_synth_small.ts'
 # name -> (config overrides, training data: 'kitti'; 'mixed' = KITTI + EuRoC + synthetic
 # rows; 'objects' = KITTI + synthetic object scenes)
 VARIANTS = {
@@ -89,6 +92,10 @@ VARIANTS = {
     # round 7: camera corruptions (grey, blur, noise) as a regulariser on few frames
     'sensor': (BOTH + ['loss.w_gan=0.01', 'augment.grey_prob=0.3', 'augment.blur_prob=0.3',
                        'augment.noise_std=0.03'], 'kitti'),
+    # round 8: fine-tuning the shipped model (synthetic scenes) on the street, against the
+    # same generator from ImageNet
+    'small': (BOTH + ['loss.w_gan=0.01'] + SMALL, 'kitti'),
+    'small_init': (BOTH + ['loss.w_gan=0.01', f'init_from={SHIPPED}'] + SMALL, 'kitti'),
 }
 
 

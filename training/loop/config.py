@@ -170,6 +170,7 @@ class TrainConfig:
     clock: str = 'wall'
     threads: int = 0
     bn_adapt_epochs: int = 1
+    init_from: str = ''
 
     def to_dict(self) -> dict:
         """Plain types only (lists, not tuples), ready for YAML and JSON."""

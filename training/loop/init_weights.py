@@ -1,0 +1,82 @@
+# Copyright 2026 The sorghum_depth Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Start a run's generator from trained weights (``init_from``): fine-tuning.
+
+A field user with a few hundred pairs starts from the shipped model (or any earlier run)
+instead of from ImageNet alone. Only the generator's weights are taken: the step count,
+the optimisers, the discriminator and the data are the new run's own, unlike ``--resume``.
+"""
+
+import json
+from pathlib import Path
+import warnings
+
+from sorghum_depth.inference import METADATA_FILE
+import torch
+
+from .checkpoint import CheckpointError, exported_weights, load_checkpoint
+
+TS_PREFIX = 'generator.generator.'      # where an exported model.ts keeps the generator
+
+
+def read_generator(path: Path) -> tuple[dict, dict]:
+    """
+    Return (generator config, generator state dict) of a checkpoint or an exported model.
+
+    :param path: a training checkpoint (``.pt``: its exported weights, the average when it
+        kept one) or a TorchScript export (``.ts``, as ``sorghum-depth-export`` writes it).
+    :raises CheckpointError: missing, unreadable, or not a sorghum_depth depth model.
+    """
+    path = Path(path)
+    if path.suffix != '.ts':
+        state = load_checkpoint(path)
+        if 'generator' not in state.get('model', {}):
+            raise CheckpointError(f'{path}: holds no depth generator')
+        return dict(state['model']['generator']), exported_weights(state)
+    if not path.is_file():
+        raise CheckpointError(f'{path}: model not found')
+    extra = {METADATA_FILE: ''}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', DeprecationWarning)
+            module = torch.jit.load(str(path), map_location='cpu', _extra_files=extra)
+        meta = json.loads(extra[METADATA_FILE])
+    except (RuntimeError, ValueError) as err:
+        raise CheckpointError(f'{path}: not a readable TorchScript model ({err})') from err
+    if meta.get('task', 'depth') != 'depth' or 'generator' not in meta:
+        raise CheckpointError(f'{path}: not a sorghum_depth depth model')
+    weights = {k[len(TS_PREFIX):]: v for k, v in module.state_dict().items()
+               if k.startswith(TS_PREFIX)}
+    return dict(meta['generator']), weights
+
+
+def init_generator(generator: torch.nn.Module, wanted: dict, path: Path) -> None:
+    """
+    Load the generator weights of ``path`` into ``generator`` (in place).
+
+    :param wanted: this run's generator config (``GeneratorConfig.to_dict()``); the saved
+        one must match it in every key but ``pretrained`` (the weights replace ImageNet's).
+    :raises CheckpointError: unreadable, or another generator shape (the keys named).
+    """
+    saved, weights = read_generator(path)
+    keys = (set(saved) | set(wanted)) - {'pretrained'}
+    diff = sorted(k for k in keys if _plain(saved.get(k)) != _plain(wanted.get(k)))
+    if diff:
+        details = ', '.join(f'{k}: {path.name} {saved.get(k)!r} vs config {wanted.get(k)!r}'
+                            for k in diff)
+        raise CheckpointError(f'{path}: init_from needs the same generator ({details}); '
+                              'set those generator keys to the saved values')
+    own = generator.state_dict()           # an export also keeps non-persistent buffers
+    missing = [k for k in own if k not in weights]
+    try:
+        if missing:
+            raise RuntimeError(f'{len(missing)} tensors missing, first {missing[0]}')
+        generator.load_state_dict({k: weights[k] for k in own})
+    except RuntimeError as err:
+        raise CheckpointError(f'{path}: its weights do not fit the generator ({err})') from err
+
+
+def _plain(value):
+    """Compare lists and tuples alike (YAML and JSON round trips give lists)."""
+    return list(value) if isinstance(value, tuple) else value
