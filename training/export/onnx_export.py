@@ -134,24 +134,16 @@ def generator_from_torchscript(path: Path, post_process: bool) -> tuple[nn.Modul
 
     :raises ConvertError: not a sorghum_depth TorchScript export.
     """
+    from ..loop.checkpoint import CheckpointError
+    from ..loop.init_weights import read_torchscript
     from ..nets.generator import Generator, GeneratorConfig
-    extra = {METADATA_FILE: ''}
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', DeprecationWarning)
-            module = torch.jit.load(str(path), map_location='cpu', _extra_files=extra)
-        meta = json.loads(extra[METADATA_FILE])
-        if meta.get('task', 'depth') != 'depth':
-            raise ConvertError(f"{path}: a {meta['task']} model; only depth models are "
-                               'converted: export it again from its training checkpoint '
-                               '(--format onnx or both)')
+        meta, saved = read_torchscript(path)
         gen = Generator(GeneratorConfig(**{**meta['generator'], 'pretrained': False}))
-        saved = module.state_dict()
-        gen.load_state_dict({k: saved[f'generator.generator.{k}'] for k in gen.state_dict()})
-    except ConvertError:
-        raise
-    except (RuntimeError, ValueError, KeyError, TypeError) as err:
+        gen.load_state_dict({k: saved[k] for k in gen.state_dict()})
+    except (CheckpointError, RuntimeError, ValueError, KeyError, TypeError) as err:
         raise ConvertError(f'{path}: not a sorghum_depth TorchScript export to convert '
-                           f'({type(err).__name__}: {err})') from err
+                           f'({err}); export it from its training checkpoint instead '
+                           '(--format onnx or both)') from err
     meta['post_process'] = post_process
     return gen.eval(), meta

@@ -31,9 +31,24 @@ def read_generator(path: Path) -> tuple[dict, dict]:
     path = Path(path)
     if path.suffix != '.ts':
         state = load_checkpoint(path)
-        if 'generator' not in state.get('model', {}):
-            raise CheckpointError(f'{path}: holds no depth generator')
+        task = (state.get('train_config') or {}).get('task', 'depth')
+        if task != 'depth' or 'generator' not in state.get('model', {}):
+            raise CheckpointError(f'{path}: a {task} checkpoint, not a depth model')
         return dict(state['model']['generator']), exported_weights(state)
+    meta, weights = read_torchscript(path)
+    return dict(meta['generator']), weights
+
+
+def read_torchscript(path: Path) -> tuple[dict, dict]:
+    """
+    Return (metadata, generator state dict) of a depth model exported to TorchScript.
+
+    The export keeps every weight of the generator under ``generator.generator.`` and its
+    configuration in the metadata (``generator``).
+
+    :raises CheckpointError: missing, unreadable, or not a sorghum_depth depth model.
+    """
+    path = Path(path)
     if not path.is_file():
         raise CheckpointError(f'{path}: model not found')
     extra = {METADATA_FILE: ''}
@@ -44,21 +59,26 @@ def read_generator(path: Path) -> tuple[dict, dict]:
         meta = json.loads(extra[METADATA_FILE])
     except (RuntimeError, ValueError) as err:
         raise CheckpointError(f'{path}: not a readable TorchScript model ({err})') from err
-    if meta.get('task', 'depth') != 'depth' or 'generator' not in meta:
-        raise CheckpointError(f'{path}: not a sorghum_depth depth model')
+    if meta.get('task', 'depth') != 'depth':
+        raise CheckpointError(f"{path}: a {meta['task']} model, not a depth model")
+    if 'generator' not in meta:
+        raise CheckpointError(f'{path}: its metadata has no generator config')
     weights = {k[len(TS_PREFIX):]: v for k, v in module.state_dict().items()
                if k.startswith(TS_PREFIX)}
-    return dict(meta['generator']), weights
+    return meta, weights
 
 
-def init_generator(generator: torch.nn.Module, wanted: dict, path: Path) -> None:
+def read_init(path: Path, wanted: dict) -> dict:
     """
-    Load the generator weights of ``path`` into ``generator`` (in place).
+    Return the generator weights of ``path``, checked against this run's generator shape.
+
+    Read before the data are opened, so that a wrong file fails at once.
 
     :param wanted: this run's generator config (``GeneratorConfig.to_dict()``); the saved
         one must match it in every key but ``pretrained`` (the weights replace ImageNet's).
     :raises CheckpointError: unreadable, or another generator shape (the keys named).
     """
+    path = Path(path)
     saved, weights = read_generator(path)
     keys = (set(saved) | set(wanted)) - {'pretrained'}
     diff = sorted(k for k in keys if _plain(saved.get(k)) != _plain(wanted.get(k)))
@@ -67,6 +87,15 @@ def init_generator(generator: torch.nn.Module, wanted: dict, path: Path) -> None
                             for k in diff)
         raise CheckpointError(f'{path}: init_from needs the same generator ({details}); '
                               'set those generator keys to the saved values')
+    return weights
+
+
+def init_generator(generator: torch.nn.Module, weights: dict, path: Path) -> None:
+    """
+    Load ``weights`` (``read_init``'s, from ``path``) into ``generator``, in place.
+
+    :raises CheckpointError: a tensor is missing or of another shape.
+    """
     own = generator.state_dict()           # an export also keeps non-persistent buffers
     missing = [k for k in own if k not in weights]
     try:

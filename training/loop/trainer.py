@@ -27,7 +27,7 @@ from .checkpoint import (check_model_config, CheckpointError, git_revision, load
                          restore_rng_state, rng_state, save_checkpoint)
 from .config import save_config, TrainConfig
 from .ema import WeightAverage
-from .init_weights import init_generator
+from .init_weights import init_generator, read_init
 from .step import StepModels, train_step
 from .tb_log import RunLogger
 from .validate import collapse_warning, validate
@@ -92,11 +92,13 @@ class Trainer:
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
         state = None if resume is None else self._read_resume(Path(resume))
+        init = None if state is not None or not cfg.init_from else read_init(
+            Path(cfg.init_from), cfg.generator.to_dict())
         self._open_data()
         torch.manual_seed(cfg.seed)
         self.generator, self.discriminator = (net.to(device) for net in self._build_networks())
-        if state is None and cfg.init_from:
-            init_generator(self.generator, cfg.generator.to_dict(), Path(cfg.init_from))
+        if init is not None:
+            init_generator(self.generator, init, Path(cfg.init_from))
         o = cfg.optim
         self.opt_g = torch.optim.Adam(generator_param_groups(self.generator, o.encoder_lr_mult),
                                       o.lr_g, tuple(o.betas_g))
