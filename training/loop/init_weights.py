@@ -16,6 +16,7 @@ from sorghum_depth.inference import METADATA_FILE
 import torch
 
 from .checkpoint import CheckpointError, exported_weights, load_checkpoint
+from ..nets.generator import PRETRAINED_LEVELS
 
 TS_PREFIX = 'generator.generator.'      # where an exported model.ts keeps the generator
 
@@ -75,13 +76,14 @@ def read_init(path: Path, wanted: dict) -> dict:
     Read before the data are opened, so that a wrong file fails at once.
 
     :param wanted: this run's generator config (``GeneratorConfig.to_dict()``); the saved
-        one must match it in every key but ``pretrained`` (the weights replace ImageNet's).
+        one must give the same network (``_shape``).
     :raises CheckpointError: unreadable, or another generator shape (the keys named).
     """
     path = Path(path)
     saved, weights = read_generator(path)
-    keys = (set(saved) | set(wanted)) - {'pretrained'}
-    diff = sorted(k for k in keys if _plain(saved.get(k)) != _plain(wanted.get(k)))
+    saved_shape, wanted_shape = _shape(saved), _shape(wanted)
+    keys = set(saved_shape) | set(wanted_shape)
+    diff = sorted(k for k in keys if saved_shape.get(k) != wanted_shape.get(k))
     if diff:
         details = ', '.join(f'{k}: {path.name} {saved.get(k)!r} vs config {wanted.get(k)!r}'
                             for k in diff)
@@ -106,6 +108,17 @@ def init_generator(generator: torch.nn.Module, weights: dict, path: Path) -> Non
         raise CheckpointError(f'{path}: its weights do not fit the generator ({err})') from err
 
 
-def _plain(value):
-    """Compare lists and tuples alike (YAML and JSON round trips give lists)."""
-    return list(value) if isinstance(value, tuple) else value
+def _shape(config: dict) -> dict:
+    """
+    Return the keys of a generator config that decide its weights, lists for tuples.
+
+    ``pretrained`` only picks the starting weights, which these replace; a pretrained
+    encoder uses the first ``PRETRAINED_LEVELS`` decoder widths and none of the U-Net's keys.
+    """
+    shape = {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in config.items()
+             if k != 'pretrained'}
+    if shape.get('encoder') != 'unet':
+        for key in ('enc_channels', 'image_mean', 'image_std'):
+            shape.pop(key, None)
+        shape['dec_channels'] = shape.get('dec_channels', [])[:PRETRAINED_LEVELS]
+    return shape
