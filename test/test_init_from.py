@@ -85,3 +85,11 @@ def test_a_bad_init_file_is_named_and_exits_2_before_any_work(
     err = capsys.readouterr().err
     assert code == 2 and 'error:' in err and message in err and 'Traceback' not in err
     assert not (tmp_path / 'run' / 'checkpoints').exists()
+
+
+def test_a_translate_run_refuses_init_from(trained, tmp_path, capsys):
+    _, checkpoint = trained
+    config = REPO_ROOT / 'config' / 'translate_stalks.yaml'
+    code = train.main(['--config', str(config), '--data', str(tmp_path), '--out',
+                       str(tmp_path / 'run'), '--set', f'init_from={checkpoint}'])
+    assert code == 2 and 'config key "init_from": depth runs only' in capsys.readouterr().err

@@ -345,6 +345,8 @@ def check_ranges(cfg: TrainConfig) -> None:
             raise ConfigError(f'config key "{key}": [low, high] with low > high: {[low, high]}')
     if cfg.task == 'translate':
         _check_translate(cfg.translate)
+        if cfg.init_from:
+            raise ConfigError('config key "init_from": depth runs only (task: depth)')
     gen = cfg.generator
     if not gen.init_disp_frac < gen.max_disp_frac:
         raise ConfigError('config key "generator.init_disp_frac" must be below '
