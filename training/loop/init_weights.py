@@ -3,9 +3,11 @@
 """
 Start a run's generator from trained weights (``init_from``): fine-tuning.
 
-A field user with a few hundred pairs starts from the shipped model (or any earlier run)
-instead of from ImageNet alone. Only the generator's weights are taken: the step count,
-the optimisers, the discriminator and the data are the new run's own, unlike ``--resume``.
+A field user whose new recordings arrive continues from an earlier run's weights instead
+of from ImageNet alone (starting a new rig from the shipped model measured no better than
+ImageNet: docs/training.md, round 8). Only the generator's weights are taken: the step
+count, the optimisers, the discriminator and the data are the new run's own, unlike
+``--resume``.
 """
 
 import json
