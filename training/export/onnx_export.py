@@ -135,12 +135,12 @@ def generator_from_torchscript(path: Path, post_process: bool) -> tuple[nn.Modul
     :raises ConvertError: not a sorghum_depth TorchScript export.
     """
     from ..loop.checkpoint import CheckpointError
-    from ..loop.init_weights import read_torchscript
+    from ..loop.init_weights import init_generator, read_torchscript
     from ..nets.generator import Generator, GeneratorConfig
     try:
         meta, saved = read_torchscript(path)
         gen = Generator(GeneratorConfig(**{**meta['generator'], 'pretrained': False}))
-        gen.load_state_dict({k: saved[k] for k in gen.state_dict()})
+        init_generator(gen, saved, path)
     except (CheckpointError, RuntimeError, ValueError, KeyError, TypeError) as err:
         raise ConvertError(f'{path}: not a sorghum_depth TorchScript export to convert '
                            f'({err}); export it from its training checkpoint instead '

@@ -99,12 +99,23 @@ def exported_weights(state: dict) -> dict:
     return state['generator']
 
 
+def config_differences(saved: dict, wanted: dict, saved_label: str = 'checkpoint',
+                       shown: tuple[dict, dict] | None = None) -> str:
+    """
+    Name every key whose value differs between two configs ('' when none does).
+
+    :param shown: the (saved, wanted) configs whose values the message shows, when the
+        compared ones are normalised forms of them.
+    """
+    shown_saved, shown_wanted = shown or (saved, wanted)
+    diff = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+    return ', '.join(f'{k}: {saved_label} {shown_saved.get(k)!r} vs config '
+                     f'{shown_wanted.get(k)!r}' for k in diff)
+
+
 def check_model_config(path: Path, state: dict, generator: dict, discriminator: dict) -> None:
     """Refuse a checkpoint whose model configs differ from the requested ones (named)."""
     for name, wanted in (('generator', generator), ('discriminator', discriminator)):
-        saved = state['model'][name]
-        diff = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
-        if diff:
-            details = ', '.join(f'{k}: checkpoint {saved.get(k)!r} vs config {wanted.get(k)!r}'
-                                for k in diff)
+        details = config_differences(state['model'][name], wanted)
+        if details:
             raise CheckpointError(f'{path}: {name} config differs from this run ({details})')

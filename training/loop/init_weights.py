@@ -17,7 +17,8 @@ import warnings
 from sorghum_depth.inference import METADATA_FILE
 import torch
 
-from .checkpoint import CheckpointError, exported_weights, load_checkpoint
+from .checkpoint import (CheckpointError, config_differences, exported_weights,
+                         load_checkpoint)
 from ..nets.generator import PRETRAINED_LEVELS
 
 TS_PREFIX = 'generator.generator.'      # where an exported model.ts keeps the generator
@@ -83,12 +84,8 @@ def read_init(path: Path, wanted: dict) -> dict:
     """
     path = Path(path)
     saved, weights = read_generator(path)
-    saved_shape, wanted_shape = _shape(saved), _shape(wanted)
-    keys = set(saved_shape) | set(wanted_shape)
-    diff = sorted(k for k in keys if saved_shape.get(k) != wanted_shape.get(k))
-    if diff:
-        details = ', '.join(f'{k}: {path.name} {saved.get(k)!r} vs config {wanted.get(k)!r}'
-                            for k in diff)
+    details = config_differences(_shape(saved), _shape(wanted), path.name, (saved, wanted))
+    if details:
         raise CheckpointError(f'{path}: init_from needs the same generator ({details}); '
                               'set those generator keys to the saved values')
     return weights
@@ -102,9 +99,10 @@ def init_generator(generator: torch.nn.Module, weights: dict, path: Path) -> Non
     """
     own = generator.state_dict()           # an export also keeps non-persistent buffers
     missing = [k for k in own if k not in weights]
+    if missing:
+        raise CheckpointError(f'{path}: its weights do not fit the generator ({len(missing)} '
+                              f'tensors missing, first {missing[0]})')
     try:
-        if missing:
-            raise RuntimeError(f'{len(missing)} tensors missing, first {missing[0]}')
         generator.load_state_dict({k: weights[k] for k in own})
     except RuntimeError as err:
         raise CheckpointError(f'{path}: its weights do not fit the generator ({err})') from err
