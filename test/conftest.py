@@ -1,6 +1,6 @@
 # Copyright 2026 The sorghum_depth Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Shared pytest fixtures: repository paths and the real data in ../shared/data."""
+"""Shared pytest fixtures: repository paths, the real data in ../shared/data, tiny exports."""
 
 import os
 from pathlib import Path
@@ -33,3 +33,26 @@ def kitti_image(height: int = 96, width: int = 320):
 def repo_root() -> Path:
     """Root of the repository checkout."""
     return REPO_ROOT
+
+
+@pytest.fixture(scope='session')
+def tiny_exports(tmp_path_factory):
+    """
+    Return (model.ts, model.onnx): one tiny checkpoint exported with ``--format both``.
+
+    Shared by every test that needs an ONNX file, because one ONNX export takes 30-40 s
+    here (the dynamo exporter traces both post-processing branches). It is written under
+    umask 022, as a trainer's shell would: the robot-user file-mode test reads its modes.
+    """
+    pytest.importorskip('onnxruntime', reason='onnxruntime not installed (requirements.txt)')
+    pytest.importorskip('onnxscript', reason='onnxscript not installed (the dynamo exporter)')
+    from sorghum_depth_training.export import main as export
+    from tiny_model import make_tiny_checkpoint
+    root = tmp_path_factory.mktemp('tiny_exports')
+    checkpoint = make_tiny_checkpoint(root / 'tiny.pt', seed=3)
+    old = os.umask(0o022)
+    try:
+        assert export.main([str(checkpoint), str(root / 'model.ts'), '--format', 'both']) == 0
+    finally:
+        os.umask(old)
+    return root / 'model.ts', root / 'model.onnx'

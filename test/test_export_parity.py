@@ -77,14 +77,17 @@ def test_onnx_gives_the_torchscript_disparity_at_camera_sizes(tmp_path):
 
 
 def test_the_shipped_files_agree_on_a_real_image():
-    """The shipped .ts and .onnx (one checkpoint) give the same disparity at 1241x376."""
+    """The shipped .ts and .onnx (one checkpoint) agree at 1241x376, post-processed by default."""
     import cv2
     from conftest import REPO_ROOT, shared_data
     left = cv2.imread(str(shared_data('kitti_odometry', 'seq1', 'image_l', '000006.png')))
     rgb = cv2.resize(left[..., ::-1], (1241, 376), interpolation=cv2.INTER_AREA)
     models = [load_model(REPO_ROOT / 'models' / f'sorghum_synth_small.{ext}', 'cpu')
               for ext in ('ts', 'onnx')]
-    for post_process in (False, True):
+    assert [m.metadata['post_process'] for m in models] == [True, True]
+    for post_process in (False, True, None):
         ts_px, onnx_px = (m.predict_disparity(rgb, post_process) for m in models)
         assert ts_px.shape == (376, 1241) and float(ts_px.mean()) > 1.0
         assert np.abs(ts_px - onnx_px).max() <= 1e-3
+    default, on = (models[1].predict_disparity(rgb, pp) for pp in (None, True))
+    assert np.array_equal(default, on)

@@ -12,6 +12,7 @@ import pytest
 from sorghum_depth.inference import DeviceError, load_model, ModelLoadError
 from sorghum_depth_training.export import main as export
 from tiny_model import make_tiny_checkpoint, make_tiny_model
+import torch
 
 onnx = pytest.importorskip('onnx', reason='onnx not installed (requirements.txt)')
 pytest.importorskip('onnxruntime', reason='onnxruntime not installed (requirements.txt)')
@@ -21,15 +22,10 @@ numpy_helper = onnx.numpy_helper
 ONNX_KEYS = {'onnx_weights_sha256', 'onnx_opset'}
 
 
-@pytest.fixture(scope='module')
-def exported(tmp_path_factory):
-    """Return (model.ts, model.onnx, pp.onnx): one tiny checkpoint exported three ways."""
-    root = tmp_path_factory.mktemp('onnx')
-    checkpoint = make_tiny_checkpoint(root / 'tiny.pt', seed=3)
-    assert export.main([str(checkpoint), str(root / 'model.ts'), '--format', 'both']) == 0
-    assert export.main([str(checkpoint), str(root / 'pp.onnx'), '--format', 'onnx',
-                        '--post-process']) == 0
-    return root / 'model.ts', root / 'model.onnx', root / 'pp.onnx'
+@pytest.fixture
+def exported(tiny_exports):
+    """Return (model.ts, model.onnx) of one tiny checkpoint (conftest's session export)."""
+    return tiny_exports
 
 
 def _rgb(height: int, width: int, seed: int) -> np.ndarray:
@@ -38,7 +34,7 @@ def _rgb(height: int, width: int, seed: int) -> np.ndarray:
 
 @pytest.mark.parametrize('size', [(64, 128), (97, 211), (376, 1241)])
 def test_onnx_gives_the_torchscript_disparity(exported, size):
-    ts, onnx_path, _ = exported
+    ts, onnx_path = exported
     models = [load_model(p, device='cpu') for p in (ts, onnx_path)]
     assert [m.backend for m in models] == ['torchscript', 'onnxruntime']
     rgb = _rgb(*size, seed=size[1])
@@ -52,19 +48,21 @@ def test_onnx_gives_the_torchscript_disparity(exported, size):
     np.testing.assert_allclose(depth_b, depth_a, rtol=1e-3)
 
 
-def test_the_exported_post_processing_is_the_onnx_default(exported):
-    _, plain, pp = exported
-    on_by_default, plain = load_model(pp, device='cpu'), load_model(plain, device='cpu')
-    assert on_by_default.metadata['post_process'] is True
-    rgb = _rgb(70, 150, seed=1)
-    np.testing.assert_allclose(on_by_default.predict_disparity(rgb),
-                               plain.predict_disparity(rgb, True), atol=1e-5)
-    np.testing.assert_allclose(on_by_default.predict_disparity(rgb, False),
-                               plain.predict_disparity(rgb), atol=1e-5)
+@pytest.mark.parametrize('exported_on', [True, False])
+def test_the_exported_post_processing_is_the_onnx_default(tmp_path, exported_on):
+    """The ONNX graph's -1 picks the export's choice (the shipped pair: test_export_parity)."""
+    from sorghum_depth_training.export.onnx_export import OnnxDepth
+    built = export._build(make_tiny_checkpoint(tmp_path / 'tiny.pt'), exported_on)
+    wrapped, image = OnnxDepth(built.eager), torch.rand(1, 3, 70, 150)
+    with torch.no_grad():
+        default, on, off = (wrapped(image, torch.tensor(flag)) for flag in (-1, 1, 0))
+        assert torch.equal(on, built.eager(image, 1)) and torch.equal(off, built.eager(image, 0))
+    assert (on - off).abs().max() > 1e-3, 'the two branches must differ'
+    assert torch.equal(default, on if exported_on else off)
 
 
 def test_onnx_metadata_is_the_torchscript_metadata(exported):
-    ts, onnx_path, _ = exported
+    ts, onnx_path = exported
     ts_meta = load_model(ts, device='cpu', check=False).metadata
     onnx_meta = load_model(onnx_path, device='cpu', check=False).metadata
     assert set(onnx_meta) - set(ts_meta) == ONNX_KEYS
