@@ -22,19 +22,13 @@ numpy_helper = onnx.numpy_helper
 ONNX_KEYS = {'onnx_weights_sha256', 'onnx_opset'}
 
 
-@pytest.fixture
-def exported(tiny_exports):
-    """Return (model.ts, model.onnx) of one tiny checkpoint (conftest's session export)."""
-    return tiny_exports
-
-
 def _rgb(height: int, width: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 255, (height, width, 3), dtype=np.uint8)
 
 
 @pytest.mark.parametrize('size', [(64, 128), (97, 211), (376, 1241)])
-def test_onnx_gives_the_torchscript_disparity(exported, size):
-    ts, onnx_path = exported
+def test_onnx_gives_the_torchscript_disparity(tiny_exports, size):
+    ts, onnx_path = tiny_exports
     models = [load_model(p, device='cpu') for p in (ts, onnx_path)]
     assert [m.backend for m in models] == ['torchscript', 'onnxruntime']
     rgb = _rgb(*size, seed=size[1])
@@ -61,8 +55,8 @@ def test_the_exported_post_processing_is_the_onnx_default(tmp_path, exported_on)
     assert torch.equal(default, on if exported_on else off)
 
 
-def test_onnx_metadata_is_the_torchscript_metadata(exported):
-    ts, onnx_path = exported
+def test_onnx_metadata_is_the_torchscript_metadata(tiny_exports):
+    ts, onnx_path = tiny_exports
     ts_meta = load_model(ts, device='cpu', check=False).metadata
     onnx_meta = load_model(onnx_path, device='cpu', check=False).metadata
     assert set(onnx_meta) - set(ts_meta) == ONNX_KEYS
@@ -72,8 +66,8 @@ def test_onnx_metadata_is_the_torchscript_metadata(exported):
     assert len(onnx_meta['onnx_weights_sha256']) == 64
 
 
-def test_altered_onnx_weights_are_refused(exported, tmp_path):
-    model = onnx.load(str(exported[1]))
+def test_altered_onnx_weights_are_refused(tiny_exports, tmp_path):
+    model = onnx.load(str(tiny_exports[1]))
     init = max(model.graph.initializer, key=lambda i: int(np.prod(i.dims)))
     array = numpy_helper.to_array(init).copy()
     array.flat[0] += 0.5
@@ -83,11 +77,11 @@ def test_altered_onnx_weights_are_refused(exported, tmp_path):
         load_model(tmp_path / 'altered.onnx', device='cpu')
 
 
-def test_a_corrupt_or_foreign_onnx_file_is_refused(exported, tmp_path):
-    (tmp_path / 'cut.onnx').write_bytes(exported[1].read_bytes()[:5000])
+def test_a_corrupt_or_foreign_onnx_file_is_refused(tiny_exports, tmp_path):
+    (tmp_path / 'cut.onnx').write_bytes(tiny_exports[1].read_bytes()[:5000])
     with pytest.raises(ModelLoadError, match='not a loadable ONNX model'):
         load_model(tmp_path / 'cut.onnx', device='cpu')
-    model = onnx.load(str(exported[1]))
+    model = onnx.load(str(tiny_exports[1]))
     del model.metadata_props[:]
     onnx.save(model, str(tmp_path / 'bare.onnx'))
     with pytest.raises(ModelLoadError, match='no sorghum_depth metadata'):
@@ -96,24 +90,24 @@ def test_a_corrupt_or_foreign_onnx_file_is_refused(exported, tmp_path):
         load_model(tmp_path / 'absent.onnx', device='cpu')
 
 
-def test_cuda_without_a_cuda_provider_is_a_device_error(exported):
+def test_cuda_without_a_cuda_provider_is_a_device_error(tiny_exports):
     import onnxruntime
     if 'CUDAExecutionProvider' in onnxruntime.get_available_providers():
         pytest.skip('this onnxruntime has a CUDA provider')
     with pytest.raises(DeviceError, match='no CUDA provider'):
-        load_model(exported[1], device='cuda')
+        load_model(tiny_exports[1], device='cuda')
     with pytest.raises(DeviceError, match='is not a device'):
-        load_model(exported[1], device='gpu')
-    assert load_model(exported[1], device='auto', check=False).device == 'cpu'
+        load_model(tiny_exports[1], device='gpu')
+    assert load_model(tiny_exports[1], device='auto', check=False).device == 'cpu'
 
 
-def test_the_node_runs_an_onnx_model_without_importing_torch(exported):
+def test_the_node_runs_an_onnx_model_without_importing_torch(tiny_exports):
     script = textwrap.dedent(f"""
         import sys
         import numpy as np
         from sorghum_depth import ros_node
         from sorghum_depth.pipeline import DepthPipeline
-        model = ros_node.load_model({str(exported[1])!r}, 'cpu', False, 1, check=False)
+        model = ros_node.load_model({str(tiny_exports[1])!r}, 'cpu', False, 1, check=False)
         model.warm_up()
         result = DepthPipeline(model).run(np.zeros((48, 80, 3), np.uint8))
         assert result.disp_px.shape == (48, 80), result.disp_px.shape
@@ -156,7 +150,7 @@ def test_export_messages_name_the_problem(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ['foreign.ts', 'tiny.pt']
 
 
-def test_both_formats_land_together_or_not_at_all(exported, tmp_path):
+def test_both_formats_land_together_or_not_at_all(tmp_path):
     """At tolerance 0 the TorchScript file passes (0 px) and the ONNX one fails: neither lands."""
     checkpoint = make_tiny_checkpoint(tmp_path / 'tiny.pt')
     (tmp_path / 'model.ts').write_bytes(b'old')
