@@ -106,6 +106,7 @@ class Trainer:
                                       tuple(o.betas_d))
         self.step = self.epoch = self.batch_in_epoch = 0
         self.train_seconds, self.best_score = 0.0, math.inf
+        self._last_metrics: dict[str, float] | None = None    # the previous validation's
         self.wall_seconds = 0.0
         self.git_revision = git_revision()    # the code this run loaded, not later commits
         if state is not None:
@@ -349,7 +350,8 @@ class Trainer:
                 self.save('best.pt')
             tqdm.write(f'epoch {self.epoch}, step {self.step}: ' + json.dumps(
                 {k: round(v, 4) for k, v in metrics.items()}) + note)
-            warning = collapse_warning(metrics)
+            warning = collapse_warning(metrics, self._last_metrics)
+            self._last_metrics = metrics
             if warning:
                 tqdm.write(warning)
         self.save()
