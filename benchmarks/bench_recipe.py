@@ -96,6 +96,8 @@ VARIANTS = {
     # same generator from ImageNet
     'small': (BOTH + ['loss.w_gan=0.01'] + SMALL, 'kitti'),
     'small_init': (BOTH + ['loss.w_gan=0.01', f'init_from={SHIPPED}'] + SMALL, 'kitti'),
+    # round 10: the rates lowered along a cosine instead of one drop at 3/4
+    'cosine': (BOTH + ['loss.w_gan=0.01', 'optim.schedule=cosine'], 'kitti'),
 }
 
 

@@ -10,7 +10,8 @@ from sorghum_depth_training.data.synthetic import write_synthetic
 from sorghum_depth_training.export import main as export
 from sorghum_depth_training.loop import train
 from sorghum_depth_training.loop.checkpoint import load_checkpoint
-from sorghum_depth_training.loop.config import load_config, TrainConfig
+from sorghum_depth_training.loop.config import load_config, OptimConfig, TrainConfig
+from sorghum_depth_training.loop.trainer import rate_factor
 import torch
 
 TINY = ['--set', 'batch_size=2', '--set', 'data.height=64', '--set', 'data.width=192',
@@ -92,6 +93,7 @@ def test_hints_are_computed_on_first_use_and_trained_on(synth, tmp_path):
     ('threads=-1', 'threads'), ('max_minutes=-2', 'max_minutes'),
     ('loss.w_hint=-1', 'loss.w_hint'), ('discriminator.downsample=3', 'downsample'),
     ('generator.encoder=vgg', 'encoder must be one of'),
+    ('optim.schedule=linear', 'optim.schedule'),
 ])
 def test_bad_values_are_named(synth, tmp_path, capsys, override, message):
     assert _train('--data', synth, '--out', tmp_path / 'run', '--set', override) == 2
@@ -110,6 +112,24 @@ def test_learning_rates_drop_at_the_decay_point(synth, tmp_path):
                   '--set', 'optim.lr_g=1e-3') == 0
     flat = load_checkpoint(tmp_path / 'flat' / 'checkpoints' / 'last.pt')
     assert flat['opt_g']['param_groups'][0]['lr'] == pytest.approx(1e-3)
+
+
+def test_rate_factor_known_values():
+    step, cosine = OptimConfig(decay_at=0.75, decay_factor=0.1), OptimConfig(
+        schedule='cosine', decay_factor=0.1)
+    assert [rate_factor(step, p) for p in (0.0, 0.74, 0.75, 1.0)] == [1.0, 1.0, 0.1, 0.1]
+    assert rate_factor(OptimConfig(decay_at=0.0), 0.99) == 1.0
+    assert [rate_factor(cosine, p) for p in (0.0, 0.5, 1.0, 1.5)] == pytest.approx(
+        [1.0, 0.55, 0.1, 0.1])
+
+
+def test_a_cosine_run_ends_at_the_floor_rate(synth, tmp_path):
+    run = tmp_path / 'run'
+    assert _train('--data', synth, '--out', run, *TINY, '--set', 'max_steps=4',
+                  '--set', 'optim.schedule=cosine', '--set', 'optim.lr_g=1e-3') == 0
+    state = load_checkpoint(run / 'checkpoints' / 'last.pt')
+    # the rate of the last step taken: progress 3/4, 0.1 + 0.9 * (1 + cos(3 pi / 4)) / 2
+    assert state['opt_g']['param_groups'][0]['lr'] == pytest.approx(1e-3 * 0.2318, rel=1e-3)
 
 
 def test_a_section_given_in_part_keeps_the_recipe_defaults(tmp_path):

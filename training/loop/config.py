@@ -52,8 +52,10 @@ class OptimConfig:
 
     Both learning rates are multiplied by ``decay_factor`` once the run is ``decay_at``
     of the way through its budget (steps, minutes or epochs, whichever ends it first;
-    0 = never), as monodepth2 does at 3/4 of its epochs. ``ema`` > 0 keeps an exponential
-    moving average of the generator's weights with that decay per step (0 = off);
+    0 = never), as monodepth2 does at 3/4 of its epochs; ``schedule`` ``cosine`` instead
+    lowers them along a half cosine from 1x to ``decay_factor`` x over the whole budget.
+    ``ema`` > 0 keeps an exponential moving average of the generator's weights with that
+    decay per step (0 = off);
     validation, ``best.pt`` and the export then use the average. ``encoder_lr_mult``
     scales the generator encoder's learning rate (the decoder and heads keep ``lr_g``).
     """
@@ -66,6 +68,7 @@ class OptimConfig:
     decay_factor: float = 0.1
     ema: float = 0.0
     encoder_lr_mult: float = 1.0
+    schedule: str = 'step'
 
 
 @dataclass
@@ -313,6 +316,7 @@ RANGES = {
 }
 CHOICES = {'clock': ('wall', 'cpu'), 'data.hint_resize': ('nearest', 'area'),
            'loss.gan_mode': ('lsgan', 'vanilla'), 'loss.hint_gate': ('photometric', 'always'),
+           'optim.schedule': ('step', 'cosine'),
            'discriminator.norm': ('instance', 'none'), 'task': ('depth', 'translate'),
            'translate.source': ('paired', 'grey2colour'),
            'translate.loss.kind': ('l1', 'ce'), 'translate.loss.gan_mode': ('lsgan', 'vanilla'),

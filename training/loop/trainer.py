@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from .checkpoint import (check_model_config, CheckpointError, git_revision, load_checkpoint,
                          restore_rng_state, rng_state, save_checkpoint)
-from .config import save_config, TrainConfig
+from .config import OptimConfig, save_config, TrainConfig
 from .ema import WeightAverage
 from .init_weights import init_generator, read_init
 from .step import StepModels, train_step
@@ -79,6 +79,19 @@ def generator_param_groups(generator: torch.nn.Module, encoder_lr_mult: float) -
     ids = {id(p) for p in encoder}
     rest = [p for p in generator.parameters() if id(p) not in ids]
     return [{'params': encoder, 'lr_mult': encoder_lr_mult}, {'params': rest}]
+
+
+def rate_factor(optim: OptimConfig, progress: float) -> float:
+    """
+    Return the learning rates' multiplier at ``progress`` (0 to 1) of the budget.
+
+    ``step``: 1 until ``decay_at`` (0 = never), then ``decay_factor``. ``cosine``: a half
+    cosine from 1 at the start to ``decay_factor`` at the end.
+    """
+    if optim.schedule == 'cosine':
+        done = min(max(progress, 0.0), 1.0)
+        return optim.decay_factor + (1 - optim.decay_factor) * 0.5 * (1 + math.cos(math.pi * done))
+    return optim.decay_factor if 0 < optim.decay_at <= progress else 1.0
 
 
 class Trainer:
@@ -254,7 +267,7 @@ class Trainer:
 
     def _set_learning_rates(self) -> None:
         o = self.cfg.optim
-        factor = o.decay_factor if 0 < o.decay_at <= self.progress() else 1.0
+        factor = rate_factor(o, self.progress())
         for opt, lr in ((self.opt_g, o.lr_g), (self.opt_d, o.lr_d)):
             for group in opt.param_groups:
                 group['lr'] = lr * factor * group.get('lr_mult', 1.0)
