@@ -55,9 +55,9 @@ class OptimConfig:
     0 = never), as monodepth2 does at 3/4 of its epochs; ``schedule`` ``cosine`` instead
     lowers them along a half cosine from 1x to ``decay_factor`` x over the whole budget.
     ``ema`` > 0 keeps an exponential moving average of the generator's weights with that
-    decay per step (0 = off);
-    validation, ``best.pt`` and the export then use the average. ``encoder_lr_mult``
-    scales the generator encoder's learning rate (the decoder and heads keep ``lr_g``).
+    decay per step (0 = off); validation, ``best.pt`` and the export then use the average.
+    ``encoder_lr_mult`` scales the generator encoder's learning rate (the decoder and
+    heads keep ``lr_g``).
     """
 
     lr_g: float = 5e-4
