@@ -15,11 +15,13 @@ The README's main command (``make demo``): the robot pipeline end to end on this
 import argparse
 import json
 from pathlib import Path
+import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -64,18 +66,10 @@ class Recorder:
         self.received[stamp] = (msg, time.monotonic())
 
 
-def replay_and_record(bag: Path, domain: int, rate: float, timeout_s: float = 120.0):
-    """Replay ``bag`` to the node; return (recorder, publish wall time per stamp)."""
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=domain)
-    node = Node('demo_recorder', context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    recorder, sent = Recorder(node), {}
-    player = BagPlayer(node, bag, topics=[LEFT, INFO])
-    end = time.monotonic() + timeout_s
-    while node.count_subscribers(LEFT) == 0 and time.monotonic() < end:
-        executor.spin_once(timeout_sec=0.1)          # wait for the node to come up
+def _play_and_wait(executor, player: BagPlayer, recorder: Recorder, rate: float,
+                   timeout_s: float) -> dict:
+    """Play the bag while the executor spins on its own thread; return {stamp: wall time}."""
+    sent = {}
 
     def on_publish(topic, t_ns, wall):
         if topic == LEFT:
@@ -96,6 +90,29 @@ def replay_and_record(bag: Path, domain: int, rate: float, timeout_s: float = 12
             break
     executor.shutdown()
     spinner.join()
+    return sent
+
+
+def replay_and_record(bag: Path, domain: int, rate: float, node_alive: Callable[[], bool],
+                      timeout_s: float = 120.0):
+    """
+    Replay ``bag`` to the node; return (recorder, publish wall time per stamp).
+
+    Nothing is played (both come back empty) when the node exits or does not subscribe
+    within ``timeout_s``.
+    """
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=domain)
+    node = Node('demo_recorder', context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    recorder, sent = Recorder(node), {}
+    player = BagPlayer(node, bag, topics=[LEFT, INFO])
+    end = time.monotonic() + timeout_s
+    while node.count_subscribers(LEFT) == 0 and node_alive() and time.monotonic() < end:
+        executor.spin_once(timeout_sec=0.1)          # wait for the node to come up
+    if node.count_subscribers(LEFT) > 0:
+        sent = _play_and_wait(executor, player, recorder, rate, timeout_s)
     player.close()
     node.destroy_node()
     rclpy.shutdown(context=context)
@@ -179,19 +196,8 @@ def timing(recorder: Recorder, sent: dict) -> dict:
             float('nan')}
 
 
-def main() -> int:
-    """Run the demo; exit 1 if the node produced nothing."""
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--frames', type=int, default=16, help='synthetic frames (default 16)')
-    p.add_argument('--rate', type=float, default=1.0, help='replay speed (the bag is 10 Hz)')
-    p.add_argument('--model', type=Path, default=MODEL)
-    p.add_argument('--out', type=Path, default=REPO / 'demo_output')
-    args = p.parse_args()
-    if not args.model.is_file():
-        print(f'error: model {args.model} not found (make default-model rebuilds it)')
-        return 2
-    work = Path(tempfile.mkdtemp(prefix='sorghum_demo_'))
+def run(args: argparse.Namespace, work: Path) -> int:
+    """Render, replay, score and report in the scratch folder ``work``; 0 when done."""
     domain = private_domain_id(7)
     print(f'1/4 rendering {args.frames} synthetic sorghum frames as a bag in {work}')
     write_synthetic(work / 'scene', count=args.frames, seed=4242, bag_path=work / 'bag')
@@ -199,18 +205,22 @@ def main() -> int:
     node = start_node(args.model, work, domain)
     try:
         print('3/4 replaying the bag to the node over DDS and recording its output')
-        recorder, sent = replay_and_record(work / 'bag', domain, args.rate)
+        recorder, sent = replay_and_record(work / 'bag', domain, args.rate,
+                                           lambda: node.poll() is None)
     finally:
+        exited = node.poll()
         node.terminate()
         node.wait(timeout=30)
     if not recorder.received:
-        print(f'error: the node published nothing; its log: {work / "node.log"}')
+        why = 'published nothing' if exited is None else f'exited with code {exited}'
+        log = work / 'node.log'
+        print(f'error: the node {why}; its log, {log}, ends:')
+        print('\n'.join(log.read_text(errors='replace').splitlines()[-5:]))
         return 1
     metrics, frames = score(recorder, sent, work / 'scene')
     write_panel(args.out / 'demo_panel.png', work / 'scene', frames[len(frames) // 2])
     others = baselines(work / 'scene', [f[0] for f in frames])
-    summary = {'accuracy_vs_gt': metrics, 'beside': others, 'node': timing(recorder, sent),
-               'work': str(work)}
+    summary = {'accuracy_vs_gt': metrics, 'beside': others, 'node': timing(recorder, sent)}
     (args.out / 'demo.json').write_text(json.dumps(summary, indent=2))
     m, t = metrics, summary['node']
     print(f"4/4 {t['frames_out']}/{t['frames_sent']} frames; node {t['rate_hz']:.1f} Hz, "
@@ -223,6 +233,32 @@ def main() -> int:
               f"density {row['density']:5.1f} %")
     print(f"panel: {args.out / 'demo_panel.png'}; figures: {args.out / 'demo.json'}")
     return 0
+
+
+def main() -> int:
+    """Run the demo; exit 1 if the node produced nothing (its scratch folder is kept)."""
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--frames', type=int, default=16, help='synthetic frames (default 16)')
+    p.add_argument('--rate', type=float, default=1.0, help='replay speed (the bag is 10 Hz)')
+    p.add_argument('--model', type=Path, default=MODEL)
+    p.add_argument('--out', type=Path, default=REPO / 'demo_output')
+    args = p.parse_args()
+    if not args.model.is_file():
+        print(f'error: model {args.model} not found (make default-model rebuilds it)')
+        return 2
+    # The bag, the scene and the node's log go to a scratch folder, removed after a
+    # successful run (6-7 MB each time) and kept for a look after a failed one.
+    work = Path(tempfile.mkdtemp(prefix='sorghum_demo_'))
+    code = 1
+    try:
+        code = run(args, work)
+    finally:
+        if code == 0:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f'the scratch folder is kept for a look: {work}')
+    return code
 
 
 if __name__ == '__main__':
