@@ -9,14 +9,15 @@ Ctrl-C at any moment of start-up or shutdown ends the process without a tracebac
 
 import sys
 
-from .interrupt import first_ctrl_c_only
+from .interrupt import ctrl_c_held, first_ctrl_c_only
 
 
 def main(args=None) -> int:
     """Run the node; exit 2 when the parameters, the device or the model are unusable."""
     with first_ctrl_c_only():
         try:
-            from .ros_node import run
+            with ctrl_c_held():             # rclpy's import calls Python from C++ too
+                from .ros_node import run
             return run(args)
         except KeyboardInterrupt:
             return 0

@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 from .geometry import depth_from_disparity
+from .interrupt import ctrl_c_held
 
 METADATA_FILE = 'metadata.json'
 REQUIRED_METADATA = ('input_height', 'input_width', 'max_disp_frac', 'baseline_m',
@@ -248,13 +249,15 @@ def load_model(path: str | Path, device: str = 'auto', fp16: bool = False,
         parse_device(device)
     if onnx if onnx is not None else path.suffix.lower() == ONNX_SUFFIX:
         try:
-            from . import onnx_backend as backend
+            with ctrl_c_held():
+                from . import onnx_backend as backend
         except ImportError as err:
             raise ModelLoadError(f'{path}: ONNX Runtime is not installed ({err}); '
                                  'pip install onnxruntime onnx') from err
     else:
         try:
-            from . import torch_backend as backend
+            with ctrl_c_held():
+                from . import torch_backend as backend
         except ImportError as err:      # the robot install (requirements-robot.txt)
             raise ModelLoadError(f'{path}: a TorchScript model needs torch, which is not '
                                  f'installed ({err}); export the model to ONNX '

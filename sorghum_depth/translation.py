@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 from .inference import ModelLoadError, ONNX_SUFFIX, parse_device, to_nchw
+from .interrupt import ctrl_c_held
 
 TASK = 'translate'
 ENCODINGS = {'mono8': 1, 'rgb8': 3}       # output_encoding -> output channels
@@ -145,7 +146,8 @@ class TranslationModel:
 
 def _load_onnx(path: Path, device: str, cpu_threads: int) -> TranslationModel:
     """Load a translation ``model.onnx`` into an ONNX Runtime session (no torch)."""
-    from .onnx_backend import make_session, read
+    with ctrl_c_held():
+        from .onnx_backend import make_session, read
     proto, metadata = read(path, ONNX_INPUTS, check_translation_metadata)
     session, name = make_session(proto, path, device, False, cpu_threads)
     return TranslationModel(lambda x: session.run(None, {'image': x})[0], metadata, name,
@@ -154,8 +156,9 @@ def _load_onnx(path: Path, device: str, cpu_threads: int) -> TranslationModel:
 
 def _load_torch(path: Path, device: str, cpu_threads: int) -> TranslationModel:
     """Load a translation ``model.ts`` with torch."""
-    import torch
-    from .torch_backend import read, resolve_device
+    with ctrl_c_held():
+        import torch
+        from .torch_backend import read, resolve_device
     dev = resolve_device(device)
     module, metadata = read(path, dev, cpu_threads, check_translation_metadata)
     module.eval()

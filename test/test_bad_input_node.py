@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -288,3 +289,31 @@ def test_first_ctrl_c_only_gives_back_the_previous_handler():
     with first_ctrl_c_only():
         assert signal.getsignal(signal.SIGINT) is not before
     assert signal.getsignal(signal.SIGINT) is before
+
+
+# A Ctrl-C as torch starts importing, sent by an audit hook so that it lands there every
+# time (a real one aborted a node once: 'terminate called ... error_already_set').
+_CTRL_C_IN_IMPORT = """
+import os, signal, sys
+from sorghum_depth.inference import load_model
+from sorghum_depth.interrupt import first_ctrl_c_only
+sent = []
+def hook(event, args):
+    if event == 'import' and args[0] == 'torch' and not sent:
+        sent.append(1)
+        os.kill(os.getpid(), signal.SIGINT)
+sys.addaudithook(hook)
+with first_ctrl_c_only():
+    try:
+        load_model(sys.argv[1], 'cpu', check=False)
+        print('loaded')
+    except KeyboardInterrupt:
+        print('interrupted after the import:', 'sorghum_depth.torch_backend' in sys.modules)
+"""
+
+
+def test_ctrl_c_during_the_torch_import_waits_for_the_import_to_finish(files):
+    done = subprocess.run([sys.executable, '-c', _CTRL_C_IN_IMPORT, str(files[1]['good'])],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == 'interrupted after the import: True', done.stdout
