@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Test helpers: start depth_node as a real process and talk to it over DDS with rclpy."""
 
+import os
 from pathlib import Path
 import subprocess
 import time
@@ -17,8 +18,18 @@ from stereo_msgs.msg import DisparityImage
 
 
 def private_domain(slot: int) -> int:
-    """Return this test process's DDS domain id for ``slot`` (0-9), within 1-100."""
-    return private_domain_id(slot)
+    """
+    Return this test process's DDS domain id for ``slot`` (0-9), within 1-100.
+
+    Under pytest-xdist (``make test`` runs two workers) the tens digit is the worker's
+    number, so two workers never share a domain; their process ids could end alike.
+    """
+    worker = os.environ.get('PYTEST_XDIST_WORKER', '')       # 'gw0', 'gw1', ...
+    if not worker.startswith('gw'):
+        return private_domain_id(slot)
+    if not 0 <= slot <= 9:
+        raise ValueError(f'slot {slot} is not in 0-9')
+    return 1 + 10 * (int(worker[2:]) % 10) + slot
 
 
 def start_node(params: dict, workdir: Path, domain_id: int) -> subprocess.Popen:

@@ -319,3 +319,12 @@ def test_domain_ids_stay_in_the_valid_range():
     assert all(1 <= private_domain(slot) <= 100 for slot in range(10))
     with pytest.raises(ValueError):
         private_domain(10)
+
+
+def test_two_xdist_workers_never_share_a_domain(monkeypatch):
+    domains = []
+    for worker in ('gw0', 'gw1'):
+        monkeypatch.setenv('PYTEST_XDIST_WORKER', worker)
+        domains.append({private_domain(slot) for slot in range(10)})
+    assert not domains[0] & domains[1]
+    assert all(1 <= d <= 100 for d in domains[0] | domains[1])
