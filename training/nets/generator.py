@@ -34,8 +34,10 @@ class GeneratorConfig:
     weights). ``dec_channels[i]`` is the width of the decoder stage at 1/2^i; pretrained
     encoders use the first 5 entries. ``freeze_bn`` keeps the pretrained encoder's
     BatchNorm statistics fixed in training mode (small CPU batches make poor batch
-    statistics), except while the trainer adapts them (``adapt_batchnorm``). Inputs
-    must have H and W divisible by ``divisor`` (64 for ``unet``, 32 otherwise).
+    statistics), except while the trainer adapts them (``adapt_batchnorm``). ``dropout``
+    > 0 zeroes whole channels of the encoder's features with that probability in
+    training (a regulariser for few training frames; none at inference). Inputs must have
+    H and W divisible by ``divisor`` (64 for ``unet``, 32 otherwise).
     """
 
     encoder: str = 'unet'
@@ -48,6 +50,7 @@ class GeneratorConfig:
     init_disp_frac: float = 0.015
     image_mean: float = 0.45
     image_std: float = 0.225
+    dropout: float = 0.0
 
     def __post_init__(self):
         """Validate the shape; tuples survive a round trip through YAML/JSON lists."""
@@ -67,6 +70,8 @@ class GeneratorConfig:
             raise ValueError('max_disp_frac must be in (0, 1]')
         if not 0.0 < self.init_disp_frac < self.max_disp_frac:
             raise ValueError('init_disp_frac must be in (0, max_disp_frac)')
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError('dropout must be in [0, 1)')
 
     @property
     def levels(self) -> int:
@@ -112,6 +117,7 @@ class Generator(FrozenBatchNormMixin, nn.Module):
         self.config = cfg = config or GeneratorConfig()
         self.max_disp_frac = float(cfg.max_disp_frac)
         self.divisor = int(cfg.divisor)
+        self.dropout = float(cfg.dropout)
         self.encoder = build_encoder(cfg.encoder, cfg.pretrained, cfg.enc_channels,
                                      cfg.image_mean, cfg.image_std)
         enc, dec = tuple(self.encoder.channels), cfg.dec_channels
@@ -158,6 +164,8 @@ class Generator(FrozenBatchNormMixin, nn.Module):
             raise ValueError('expected (B, 3, H, W) with H, W multiples of ' + str(div)
                              + ', got ' + str(list(image.shape)))
         skips = self.encoder(image)
+        if self.training and self.dropout > 0.0:
+            skips = [F.dropout2d(f, self.dropout, True) for f in skips]
         x = skips[-1]
         disps: list[torch.Tensor] = []
         n = len(skips)
