@@ -47,10 +47,27 @@ def test_config_round_trips_through_plain_dict():
     {'enc_channels': (8, 16), 'dec_channels': (8,)},
     {'num_scales': 0},
     {'max_disp_frac': 0.0},
+    {'dropout': 1.0},
+    {'dropout': -0.1},
 ])
 def test_bad_config_is_rejected(kwargs):
     with pytest.raises(ValueError):
         GeneratorConfig(**kwargs)
+
+
+def test_dropout_acts_in_training_only_and_scripts():
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 64, 128)
+    net = Generator(GeneratorConfig(**{**SMALL.to_dict(), 'dropout': 0.5}))
+    assert not torch.equal(net(image)[0], net(image)[0])       # channels dropped at random
+    net.eval()
+    plain = Generator(GeneratorConfig(**{**SMALL.to_dict(), 'dropout': 0.0}))
+    plain.load_state_dict(net.state_dict())
+    plain.eval()
+    with torch.no_grad():
+        expected = plain(image)[0]
+        assert torch.equal(net(image)[0], expected)              # none at inference
+        assert torch.equal(torch.jit.script(net)(image)[0], expected)
 
 
 def test_input_size_not_multiple_of_divisor_gives_clear_error():
