@@ -132,6 +132,20 @@ def test_checkpoint_of_another_model_config_is_refused(synth, tmp_path, capsys):
     assert 'generator config differs' in capsys.readouterr().err
 
 
+def test_a_checkpoint_from_before_generator_dropout_resumes(synth, tmp_path):
+    run = tmp_path / 'run'
+    assert _train('--data', synth, '--out', run, *TINY, '--set', 'max_steps=1') == 0
+    path = run / 'checkpoints' / 'last.pt'
+    state = load_checkpoint(path)
+    del state['model']['generator']['dropout']           # as an older release wrote it
+    torch.save(state, path)
+    config = run / 'config.yaml'
+    config.write_text(''.join(line for line in config.read_text().splitlines(keepends=True)
+                              if 'dropout' not in line))
+    assert _train('--out', run, '--resume', '--set', 'max_steps=2') == 0
+    assert _steps(run) == 2
+
+
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(synth, tmp_path, capsys):
     run = tmp_path / 'run'
     assert _train('--data', synth, '--out', run, *TINY, '--set', 'max_steps=2') == 0

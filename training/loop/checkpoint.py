@@ -113,9 +113,14 @@ def config_differences(saved: dict, wanted: dict, saved_label: str = 'checkpoint
                      f'{shown_wanted.get(k)!r}' for k in diff)
 
 
+# Model config keys added after checkpoints were first written, each with the value that
+# behaves as a checkpoint written before it did: an older run resumes as it was.
+LATER_KEYS = {'generator': {'dropout': 0.0}, 'discriminator': {}}
+
+
 def check_model_config(path: Path, state: dict, generator: dict, discriminator: dict) -> None:
     """Refuse a checkpoint whose model configs differ from the requested ones (named)."""
     for name, wanted in (('generator', generator), ('discriminator', discriminator)):
-        details = config_differences(state['model'][name], wanted)
+        details = config_differences({**LATER_KEYS[name], **state['model'][name]}, wanted)
         if details:
             raise CheckpointError(f'{path}: {name} config differs from this run ({details})')

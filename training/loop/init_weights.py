@@ -112,11 +112,12 @@ def _shape(config: dict) -> dict:
     """
     Return the keys of a generator config that decide its weights, lists for tuples.
 
-    ``pretrained`` only picks the starting weights, which these replace; a pretrained
-    encoder uses the first ``PRETRAINED_LEVELS`` decoder widths and none of the U-Net's keys.
+    ``pretrained`` only picks the starting weights, which these replace, and ``dropout``
+    acts in training only; a pretrained encoder uses the first ``PRETRAINED_LEVELS``
+    decoder widths and none of the U-Net's keys.
     """
     shape = {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in config.items()
-             if k != 'pretrained'}
+             if k not in ('pretrained', 'dropout')}
     if shape.get('encoder') != 'unet':
         for key in ('enc_channels', 'image_mean', 'image_std'):
             shape.pop(key, None)
