@@ -199,7 +199,8 @@ def timing(recorder: Recorder, sent: dict) -> dict:
 def run(args: argparse.Namespace, work: Path) -> int:
     """Render, replay, score and report in the scratch folder ``work``; 0 when done."""
     domain = private_domain_id(7)
-    print(f'1/4 rendering {args.frames} synthetic sorghum frames as a bag in {work}')
+    print(f'1/4 rendering {args.frames} synthetic sorghum frames as a bag in {work} '
+          '(scratch: removed after a good run)')
     write_synthetic(work / 'scene', count=args.frames, seed=4242, bag_path=work / 'bag')
     print(f'2/4 starting depth_node with {args.model}')
     node = start_node(args.model, work, domain)
