@@ -32,8 +32,9 @@ default-model: $(STAMP)
 	$(PY) scripts/make_default_model.py
 
 # Two pytest-xdist workers, a test file each at a time (a file's module fixtures and DDS
-# domains stay in one process), one torch thread each: 472 s on 2 cores against 661-706 s
-# in one process (README, "Development"). TEST_WORKERS=0 runs everything in one process.
+# domains stay in one process), one torch thread each: 317-465 s of pytest on 2 cores,
+# against 661-706 s in one process with two torch threads, and 472 s with two workers of
+# two threads each (README, "Development"). TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= 2
 test: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -ra -n $(TEST_WORKERS) --dist loadfile test
