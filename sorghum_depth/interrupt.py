@@ -12,7 +12,7 @@ Inside ``ctrl_c_held()`` a first Ctrl-C is held until the block ends. Importing 
 ONNX Runtime runs Python code from C++ (pybind11); a ``KeyboardInterrupt`` raised there
 cannot unwind through the C++ frames and the process aborts ('terminate called after
 throwing an instance of pybind11::error_already_set'), as one node did when Ctrl-C came
-0.9 s after its start, with torch initialising ``torch.distributed``.
+about 1 s after its start, with torch initialising ``torch.distributed``.
 """
 
 import contextlib
