@@ -46,9 +46,9 @@ def ctrl_c_held() -> Iterator[None]:
         yield
     finally:
         _held['depth'] -= 1
-    if not _held['depth'] and _held['pending']:
-        _held['pending'] = False
-        raise KeyboardInterrupt
+        if not _held['depth'] and _held['pending']:
+            _held['pending'] = False
+            raise KeyboardInterrupt      # also over an error of the block: the user said stop
 
 
 @contextlib.contextmanager

@@ -317,3 +317,25 @@ def test_ctrl_c_during_the_torch_import_waits_for_the_import_to_finish(files):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == 'interrupted after the import: True', done.stdout
+
+
+_CTRL_C_THEN_ERROR = """
+import os, signal, sys, time
+from sorghum_depth.interrupt import ctrl_c_held, first_ctrl_c_only
+with first_ctrl_c_only():
+    try:
+        with ctrl_c_held():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)
+            raise ImportError('the block fails after the Ctrl-C')
+    except KeyboardInterrupt:
+        print('interrupted')
+    except ImportError:
+        print('ImportError')
+"""
+
+
+def test_a_held_ctrl_c_wins_over_an_error_of_the_block():
+    done = subprocess.run([sys.executable, '-c', _CTRL_C_THEN_ERROR], capture_output=True,
+                          text=True, timeout=60)
+    assert done.stdout.strip() == 'interrupted', done.stdout + done.stderr
