@@ -15,17 +15,19 @@ import sys
 import yaml
 
 
-def private_domain_id(slot: int = 0) -> int:
+def private_domain_id(slot: int = 0, process_index: int | None = None) -> int:
     """
     Return a DDS domain id for this process and ``slot`` (0-9), within 1-100.
 
     ROS 2 allows domain ids 0-101 with the default ports on Linux (higher ones collide
     with other domains' ports or do not exist); 0, the default, is left to real robots.
-    Processes whose ids differ in the last digit never share a domain.
+    The tens digit is ``process_index`` (mod 10) when given, else the process id's last
+    digit: processes whose digits differ never share a domain.
     """
     if not 0 <= slot <= 9:
         raise ValueError(f'slot {slot} is not in 0-9')
-    return 1 + 10 * (os.getpid() % 10) + slot
+    index = os.getpid() if process_index is None else process_index
+    return 1 + 10 * (index % 10) + slot
 
 
 def private_ros_env(domain_id: int) -> dict:

@@ -25,11 +25,7 @@ def private_domain(slot: int) -> int:
     number, so two workers never share a domain; their process ids could end alike.
     """
     worker = os.environ.get('PYTEST_XDIST_WORKER', '')       # 'gw0', 'gw1', ...
-    if not worker.startswith('gw'):
-        return private_domain_id(slot)
-    if not 0 <= slot <= 9:
-        raise ValueError(f'slot {slot} is not in 0-9')
-    return 1 + 10 * (int(worker[2:]) % 10) + slot
+    return private_domain_id(slot, int(worker[2:]) if worker.startswith('gw') else None)
 
 
 def start_node(params: dict, workdir: Path, domain_id: int) -> subprocess.Popen:
