@@ -104,8 +104,12 @@ def installed(tmp_path_factory):
     assert done.returncode == 0, done.stdout + done.stderr
     prefix = work / 'install' / 'sorghum_depth'
     site = next(prefix.glob('lib/python3*/site-packages'))
+    # launch_ros writes each launch's parameter overrides to a temporary file it never
+    # deletes (ros2/launch_ros#5): TMPDIR keeps them in the test's folder, not in /tmp
+    (work / 'tmp').mkdir()
     env = {**private_ros_env(private_domain(4)), 'AMENT_PREFIX_PATH': str(prefix),
            'PYTHONPATH': str(site), 'ROS_LOG_DIR': str(work / 'ros_log'),
+           'TMPDIR': str(work / 'tmp'),
            'PATH': f'{ROS2.parent}{os.pathsep}{os.environ["PATH"]}'}
     make_tiny_model(work / 'model.ts', baseline_m=0.11)
     return env, work
@@ -182,6 +186,7 @@ def test_ros2_launch_runs_the_node_with_namespace_remaps_and_model(installed):
         code, out = _stop(proc, work)
     assert code == 0 and 'Traceback' not in out, out
     assert 'process has finished cleanly' in out, out
+    assert list((work / 'tmp').glob('launch_params_*')), 'the overrides file, not in /tmp'
 
 
 def test_without_a_model_the_installed_shipped_model_runs(installed):
