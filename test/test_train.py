@@ -3,6 +3,7 @@
 """Training end to end on a synthetic field scene: steps, resume, export, bad input."""
 
 import json
+import os
 from pathlib import Path
 import subprocess
 import sys
@@ -103,8 +104,11 @@ def test_torchrun_two_cpu_processes(synth, tmp_path):
            '--master_addr', '127.0.0.1', '--master_port', str(port),
            '-m', 'sorghum_depth_training.loop.train', '--data',
            str(synth), '--out', str(run), *TINY, '--set', 'max_steps=3']
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    # torchrun keeps its workers' logs in a temporary folder it leaves behind
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, 'TMPDIR': str(tmp_path)})
     assert done.returncode == 0, done.stderr[-3000:]
+    assert list(tmp_path.glob('torchelastic_*')), 'its logs, not in /tmp'
     assert _steps(run) == 3
     train_lines = [x for x in (run / 'losses.jsonl').read_text().splitlines() if 'train' in x]
     assert len(train_lines) == 3, 'only rank 0 logs'

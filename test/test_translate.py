@@ -3,6 +3,7 @@
 """task: translate: config, paired tensors, a short CPU pix2pix run on stalk pairs, resume."""
 
 import json
+import os
 from pathlib import Path
 import socket
 import subprocess
@@ -243,7 +244,10 @@ def test_torchrun_two_cpu_processes(stalks, tmp_path):
            '--master_addr', '127.0.0.1', '--master_port', str(port),
            '-m', 'sorghum_depth_training.loop.train', '--data', str(stalks), '--out', str(run),
            *SMALL, '--set', 'max_steps=3', '--set', 'log_every=1']
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    # torchrun keeps its workers' logs in a temporary folder it leaves behind
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, 'TMPDIR': str(tmp_path)})
     assert done.returncode == 0, done.stderr[-3000:]
+    assert list(tmp_path.glob('torchelastic_*')), 'its logs, not in /tmp'
     assert load_checkpoint(run / 'checkpoints' / 'last.pt')['step'] == 3
     assert [e['step'] for e in _logged(run) if e['split'] == 'train'] == [1, 2, 3]
