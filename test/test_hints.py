@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from sorghum_depth_training.data import hints as hints_mod
 from sorghum_depth_training.data.dataset_dir import DatasetError, load_dataset
-from sorghum_depth_training.data.hints import fuse_candidates, HintCache, pair_hints
-from sorghum_depth_training.data.loader import augment_batch, resize_hint
+from sorghum_depth_training.data.hints import (fuse_candidates, HintCache, lr_consistent,
+                                               pair_hints)
+from sorghum_depth_training.data.loader import augment_batch, PairDataset, resize_hint
 from sorghum_depth_training.data.synthetic import write_synthetic
 from sorghum_depth_training.loop.config import AugmentConfig
 from sorghum_depth_training.objectives.depth import LossConfig, monodepth_losses
@@ -178,3 +179,26 @@ def test_resize_hint_area_averages_the_hinted_pixels_of_each_block():
     # nearest: one stored pixel per block (rows and columns 0 and 2), as before
     np.testing.assert_array_equal(resize_hint(stored_px, (2, 2), 'nearest'),
                                   [[2.0, 1.0], [0.5, 0.25]])
+
+
+def test_lr_check_keeps_agreeing_hints_and_drops_the_rest():
+    nan = np.nan
+    left = np.array([[nan, 1, 1, 2, 2, 5]], np.float32)
+    right = np.array([[1, 1, 2, 2, nan, 0]], np.float32)
+    kept_left, kept_right = lr_consistent(left, right, 0.5)
+    # left x=3 (d 2) meets right x=1 (d 1); left x=5 (d 5) meets right x=0 (d 1)
+    np.testing.assert_array_equal(kept_left, [[nan, 1, 1, nan, 2, nan]])
+    # right x=3 (d 2) meets left x=5 (d 5); right x=5 (d 0) meets left x=5 (d 5)
+    np.testing.assert_array_equal(kept_right, [[1, 1, 2, nan, nan, nan]])
+    # a match that lands outside the other image has nothing to agree with
+    lone, _ = lr_consistent(np.array([[3, 3]], np.float32), np.array([[3, 3]], np.float32), 9)
+    assert np.isnan(lone).all()
+
+
+def test_loader_lr_check_drops_the_disagreeing_hints(synth):
+    dataset = load_dataset(synth)
+    HintCache(dataset).ensure(progress=False)
+    plain, checked = (PairDataset([dataset], 'train', (64, 192), hints=True,
+                                  hint_lr_check_px=px) for px in (0.0, 1.0))
+    hinted = [int((ds[0]['hints'] > 0).sum()) for ds in (plain, checked)]
+    assert 0 < hinted[1] < hinted[0]

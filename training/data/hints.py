@@ -115,6 +115,37 @@ def pair_hints(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndar
                 fuse_candidates(tr, tl, np.ascontiguousarray(cand_right), right_view=True))
 
 
+def lr_consistent(left_px: np.ndarray, right_px: np.ndarray, max_diff_px: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """
+    Keep the hints where the two views agree: a left-right check of the cached pair.
+
+    A left pixel ``x`` with hint ``d`` matches the right pixel ``x - d``; it is kept when
+    the right hint there (nearest pixel) is within ``max_diff_px`` of ``d``, and likewise
+    a right pixel ``x`` with ``d`` against the left hint at ``x + d``. Occluded pixels and
+    wrong matches of one direction fail it.
+
+    :param left_px: float (H, W) left hint, px of the stored width, NaN = none.
+    :param right_px: float (H, W) right hint, same units.
+    :param max_diff_px: largest disagreement kept, px (> 0).
+    :returns: (left_px, right_px) float32, NaN where the check fails.
+    """
+    return (_agreeing(left_px, right_px, -1, max_diff_px),
+            _agreeing(right_px, left_px, 1, max_diff_px))
+
+
+def _agreeing(own: np.ndarray, other: np.ndarray, sign: int, max_diff_px: float
+              ) -> np.ndarray:
+    """``own`` where the ``other`` view's hint at ``x + sign * own`` agrees, else NaN."""
+    width = own.shape[1]
+    target = np.rint(np.arange(width)[None, :] + sign * np.nan_to_num(own, nan=-width))
+    inside = (target >= 0) & (target < width)
+    seen = np.take_along_axis(other, np.clip(target, 0, width - 1).astype(np.int64), axis=1)
+    with np.errstate(invalid='ignore'):
+        agree = inside & (np.abs(own - seen) <= max_diff_px)
+    return np.where(agree, own, np.nan).astype(np.float32)
+
+
 def _signature(dataset: StereoDataset, name: str) -> list[int]:
     sig = []
     for side in ('left', 'right'):

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .dataset_dir import DatasetError, load_dataset, StereoDataset
-from .hints import HintCache
+from .hints import HintCache, lr_consistent
 from .sensor_augment import sensor_batch
 from ..loop.config import AugmentConfig
 
@@ -85,11 +85,13 @@ class PairDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, datasets: list[StereoDataset], split: str, size_hw: tuple[int, int],
-                 hints: bool = False, hint_resize: str = 'nearest'):
+                 hints: bool = False, hint_resize: str = 'nearest',
+                 hint_lr_check_px: float = 0.0):
         """
         Index every pair of ``split`` in ``datasets``, to be resized to ``size_hw``.
 
-        ``hint_resize`` is ``resize_hint``'s mode.
+        ``hint_resize`` is ``resize_hint``'s mode; ``hint_lr_check_px`` > 0 keeps only the
+        hints that pass ``lr_consistent`` with that tolerance (px of the stored width).
         """
         self.datasets = datasets
         self.size_hw = tuple(size_hw)
@@ -98,6 +100,7 @@ class PairDataset(torch.utils.data.Dataset):
         self.rig_scales = [rig_factor(ds) / reference for ds in datasets]
         self.hint_caches = [HintCache(ds) for ds in datasets] if hints else None
         self.hint_resize = hint_resize
+        self.hint_lr_check_px = hint_lr_check_px
 
     def __len__(self) -> int:
         """Return the number of pairs."""
@@ -126,8 +129,10 @@ class PairDataset(torch.utils.data.Dataset):
         item = {'left': _to_tensor(left, self.size_hw), 'right': _to_tensor(right, self.size_hw),
                 'index': index, 'rig_scale': torch.tensor(self.rig_scales[ds_index])}
         if self.hint_caches is not None:
-            item['hints'] = _hint_tensor(self.hint_caches[ds_index].read(name), self.size_hw,
-                                         self.hint_resize)
+            hints = self.hint_caches[ds_index].read(name)
+            if self.hint_lr_check_px > 0:
+                hints = lr_consistent(*hints, self.hint_lr_check_px)
+            item['hints'] = _hint_tensor(hints, self.size_hw, self.hint_resize)
         return item
 
 

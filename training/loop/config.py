@@ -36,6 +36,8 @@ class DataConfig:
     encoders, 64 for ``unet``. ``hint_resize`` brings the cached stereo hints to that
     size: ``nearest`` (one stored pixel per training pixel) or ``area`` (the mean of the
     hinted pixels each training pixel covers; none where under half of them are hinted).
+    ``hint_lr_check_px`` > 0 drops the hints whose left and right views disagree by more
+    than that many px of the stored width (``hints.lr_consistent``); 0 keeps them all.
     """
 
     dirs: list[str] = field(default_factory=list)
@@ -43,6 +45,7 @@ class DataConfig:
     width: int = 416
     num_workers: int = 2
     hint_resize: str = 'nearest'
+    hint_lr_check_px: float = 0.0
 
 
 @dataclass
@@ -292,7 +295,8 @@ RANGES = {
     'log_every': '>= 1', 'image_every': '>= 0', 'checkpoint_every': '>= 0',
     'checkpoint_minutes': '>= 0', 'max_minutes': '>= 0', 'snapshot_minutes': '>= 0',
     'threads': '>= 0', 'bn_adapt_epochs': '>= 0', 'data.height': '>= 1', 'data.width': '>= 1',
-    'data.num_workers': '>= 0', 'optim.lr_g': '> 0', 'optim.lr_d': '> 0',
+    'data.num_workers': '>= 0', 'data.hint_lr_check_px': '>= 0', 'optim.lr_g': '> 0',
+    'optim.lr_d': '> 0',
     'optim.betas_g': 'in [0, 1)', 'optim.betas_d': 'in [0, 1)', 'optim.decay_at': 'in [0, 1)',
     'optim.decay_factor': 'in (0, 1]', 'optim.ema': 'in [0, 1)',
     'optim.encoder_lr_mult': 'in (0, 1]', 'augment.flip_prob': 'in [0, 1]',

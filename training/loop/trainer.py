@@ -145,7 +145,8 @@ class Trainer:
             self._prepare_hints()
         size = (cfg.data.height, cfg.data.width)
         self.train_set = PairDataset(self.datasets, 'train', size, hints=cfg.loss.w_hint > 0,
-                                     hint_resize=cfg.data.hint_resize)
+                                     hint_resize=cfg.data.hint_resize,
+                                     hint_lr_check_px=cfg.data.hint_lr_check_px)
         self.val_set = PairDataset(self.datasets, 'val', size)
         if len(self.train_set) < cfg.batch_size * self.world:
             raise DatasetError(f'{len(self.train_set)} training pairs in {cfg.data.dirs}, '
