@@ -104,6 +104,10 @@ VARIANTS = {
     # round 12: only the hints whose two views agree (37 % of the KITTI hints do not; the
     # agreeing ones are 2.1 % off SGBM, all of them 4.9 %)
     'hint_lr1': (BOTH + ['loss.w_gan=0.01', 'data.hint_lr_check_px=1'], 'kitti'),
+    # ... and, with the checked hints cleaner, followed everywhere (round 5's ungated pull
+    # followed the unchecked ones, errors included)
+    'hint_lr1_always': (BOTH + ['loss.w_gan=0.01', 'data.hint_lr_check_px=1',
+                                'loss.hint_gate=always'], 'kitti'),
 }
 
 
