@@ -101,8 +101,8 @@ VARIANTS = {
     # round 11: channel dropout on the encoder's features, against the 3.6-point gap
     # between the model's fit of its own frames and of the held-out tail
     'dropout02': (BOTH + ['loss.w_gan=0.01', 'generator.dropout=0.2'], 'kitti'),
-    # round 12: only the hints whose two views agree (37 % of the KITTI hints do not; the
-    # agreeing ones are 2.1 % off SGBM, all of them 4.9 %)
+    # round 12: only the hints whose two views agree (36 % of the KITTI hints do not; the
+    # agreeing ones are 2.7 % off SGBM, all of them 6.5 %: docs/training.md)
     'hint_lr1': (BOTH + ['loss.w_gan=0.01', 'data.hint_lr_check_px=1'], 'kitti'),
     # ... and, with the checked hints cleaner, followed everywhere (round 5's ungated pull
     # followed the unchecked ones, errors included)
