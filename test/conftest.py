@@ -29,6 +29,28 @@ def kitti_image(height: int = 96, width: int = 320):
                             ).permute(2, 0, 1)[None].float() / 255.0
 
 
+def torchrun_train(tmp_path: Path, *train_args: str) -> None:
+    """
+    Run ``sorghum_depth_training.loop.train`` as two CPU processes under torchrun.
+
+    The rendezvous port is one free now (a fixed one clashes with other runs); torchrun's
+    worker logs, a folder it leaves behind, go to ``tmp_path`` (TMPDIR), not to /tmp.
+    """
+    import socket
+    import subprocess
+    import sys
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        port = probe.getsockname()[1]
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
+           '--master_addr', '127.0.0.1', '--master_port', str(port),
+           '-m', 'sorghum_depth_training.loop.train', *train_args]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, 'TMPDIR': str(tmp_path)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert list(tmp_path.glob('torchelastic_*')), 'its logs, not in /tmp'
+
+
 @pytest.fixture
 def repo_root() -> Path:
     """Root of the repository checkout."""

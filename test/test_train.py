@@ -3,11 +3,9 @@
 """Training end to end on a synthetic field scene: steps, resume, export, bad input."""
 
 import json
-import os
 from pathlib import Path
-import subprocess
-import sys
 
+from conftest import torchrun_train
 import cv2
 import numpy as np
 import pytest
@@ -95,20 +93,9 @@ def test_resumed_run_matches_an_uninterrupted_one(synth, tmp_path):
 
 
 def test_torchrun_two_cpu_processes(synth, tmp_path):
-    import socket
-    with socket.socket() as probe:  # a port free now (a fixed one clashes with other runs)
-        probe.bind(('127.0.0.1', 0))
-        port = probe.getsockname()[1]
     run = tmp_path / 'ddp'
-    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
-           '--master_addr', '127.0.0.1', '--master_port', str(port),
-           '-m', 'sorghum_depth_training.loop.train', '--data',
-           str(synth), '--out', str(run), *TINY, '--set', 'max_steps=3']
-    # torchrun keeps its workers' logs in a temporary folder it leaves behind
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, 'TMPDIR': str(tmp_path)})
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert list(tmp_path.glob('torchelastic_*')), 'its logs, not in /tmp'
+    torchrun_train(tmp_path, '--data', str(synth), '--out', str(run), *TINY,
+                   '--set', 'max_steps=3')
     assert _steps(run) == 3
     train_lines = [x for x in (run / 'losses.jsonl').read_text().splitlines() if 'train' in x]
     assert len(train_lines) == 3, 'only rank 0 logs'

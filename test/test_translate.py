@@ -3,12 +3,11 @@
 """task: translate: config, paired tensors, a short CPU pix2pix run on stalk pairs, resume."""
 
 import json
-import os
 from pathlib import Path
-import socket
 import subprocess
 import sys
 
+from conftest import torchrun_train
 import cv2
 import numpy as np
 import pytest
@@ -236,18 +235,8 @@ def test_bad_translate_runs_exit_2(stalks, tmp_path, capsys):
 
 
 def test_torchrun_two_cpu_processes(stalks, tmp_path):
-    with socket.socket() as probe:  # a port free now (a fixed one clashes with other runs)
-        probe.bind(('127.0.0.1', 0))
-        port = probe.getsockname()[1]
     run = tmp_path / 'ddp'
-    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
-           '--master_addr', '127.0.0.1', '--master_port', str(port),
-           '-m', 'sorghum_depth_training.loop.train', '--data', str(stalks), '--out', str(run),
-           *SMALL, '--set', 'max_steps=3', '--set', 'log_every=1']
-    # torchrun keeps its workers' logs in a temporary folder it leaves behind
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, 'TMPDIR': str(tmp_path)})
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert list(tmp_path.glob('torchelastic_*')), 'its logs, not in /tmp'
+    torchrun_train(tmp_path, '--data', str(stalks), '--out', str(run), *SMALL,
+                   '--set', 'max_steps=3', '--set', 'log_every=1')
     assert load_checkpoint(run / 'checkpoints' / 'last.pt')['step'] == 3
     assert [e['step'] for e in _logged(run) if e['split'] == 'train'] == [1, 2, 3]
