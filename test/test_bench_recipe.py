@@ -36,3 +36,12 @@ def _value(config, key: str):
     for part in key.split('.'):
         config = getattr(config, part)
     return config
+
+
+def test_a_panel_without_scores_says_so_instead_of_staying_blank():
+    row = {'minutes': 5.0, 'kitti_metric': {'mae_pct': 20.0}, 'middlebury_worst_ratio': 1.5}
+    fig = bench_recipe.figure({'kitti_only': {'curve': [row, dict(row, minutes=10.0)]}})
+    kitti, middlebury, rows = fig.axes
+    assert [len(line.get_xdata()) for line in kitti.lines] == [2, 2]   # the variant, target
+    assert not middlebury.texts
+    assert rows.texts and 'not measured' in rows.texts[0].get_text()
