@@ -13,10 +13,19 @@ ONNX Runtime runs Python code from C++ (pybind11); a ``KeyboardInterrupt`` raise
 cannot unwind through the C++ frames and the process aborts ('terminate called after
 throwing an instance of pybind11::error_already_set'), as one node did when Ctrl-C came
 about 1 s after its start, with torch initialising ``torch.distributed``.
+
+A signal handler runs wherever the main thread is, and that can be a weakref callback
+(importlib's module-lock clean-up, run by the garbage collector): an exception raised
+there is printed as 'Exception ignored in ...' with a traceback and dropped. A node did
+that under load: its Ctrl-C printed a traceback. So a ``KeyboardInterrupt`` of ours that
+Python drops is raised again, once the callback has returned.
 """
 
+import _thread
 import contextlib
 import signal
+import sys
+import time
 from typing import Iterator
 
 
@@ -31,6 +40,30 @@ def _first_ctrl_c(signum, frame) -> None:
         _held['pending'] = True      # raised by ctrl_c_held() when its block ends
         return
     raise KeyboardInterrupt
+
+
+def _interrupt_main_soon() -> None:
+    """Send the main thread a SIGINT 50 ms from now (run in a thread of its own)."""
+    time.sleep(0.05)
+    _thread.interrupt_main(signal.SIGINT)
+
+
+def _unraisable(previous):
+    """Return a ``sys.unraisablehook`` that re-raises our dropped Ctrl-C, else ``previous``."""
+    def hook(unraisable) -> None:
+        ours = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        if ours and issubclass(unraisable.exc_type, KeyboardInterrupt):
+            signal.signal(signal.SIGINT, _first_ctrl_c)     # armed again, for this one
+            # from another thread, a moment later: the main thread runs the handler at
+            # its next check, once this hook and the callback have returned (here, it
+            # would be dropped again); _thread's start does not wait for the thread
+            try:
+                _thread.start_new_thread(_interrupt_main_soon, ())
+                return
+            except RuntimeError:             # the interpreter is shutting down
+                pass
+        previous(unraisable)
+    return hook
 
 
 @contextlib.contextmanager
@@ -61,8 +94,11 @@ def first_ctrl_c_only() -> Iterator[None]:
     handler comes back, so in-process callers (tests) keep theirs.
     """
     previous = signal.signal(signal.SIGINT, _first_ctrl_c)
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = _unraisable(previous_hook)
     try:
         yield
     finally:
+        sys.unraisablehook = previous_hook
         if signal.getsignal(signal.SIGINT) is _first_ctrl_c:
             signal.signal(signal.SIGINT, previous)

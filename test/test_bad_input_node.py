@@ -335,6 +335,34 @@ with first_ctrl_c_only():
 """
 
 
+# A Ctrl-C whose handler runs inside a weakref callback (as importlib's module-lock
+# clean-up is): Python drops an exception raised there, printing 'Exception ignored' and a
+# traceback; a node under load did so on Ctrl-C.
+_CTRL_C_IN_WEAKREF_CALLBACK = """
+import signal, time, weakref
+from sorghum_depth.interrupt import first_ctrl_c_only
+class Lock:
+    pass
+with first_ctrl_c_only():
+    try:
+        lock = Lock()
+        ref = weakref.ref(lock, lambda r: signal.raise_signal(signal.SIGINT))
+        del lock
+        time.sleep(5)                 # the node carries on with its work
+        print('not interrupted')
+    except KeyboardInterrupt:
+        print('interrupted')
+"""
+
+
+def test_a_ctrl_c_landing_in_a_weakref_callback_still_stops_the_process():
+    done = subprocess.run([sys.executable, '-c', _CTRL_C_IN_WEAKREF_CALLBACK],
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == 'interrupted', done.stdout + done.stderr
+    assert 'Traceback' not in done.stderr and 'Exception ignored' not in done.stderr, \
+        done.stderr
+
+
 def test_a_held_ctrl_c_wins_over_an_error_of_the_block():
     done = subprocess.run([sys.executable, '-c', _CTRL_C_THEN_ERROR], capture_output=True,
                           text=True, timeout=60)
