@@ -284,8 +284,8 @@ def figure(results: dict) -> plt.Figure:
         ax.set_title(title, fontsize=10)
         ax.set_xlabel('CPU minutes of training (1 thread)')
     axes[0].set_yscale('log')
-    for axis in (axes[0].yaxis.set_major_formatter, axes[0].yaxis.set_minor_formatter):
-        axis(ScalarFormatter())      # 16, 20, 24 rather than 1.6 x 10^1
+    axes[0].yaxis.set_major_formatter(ScalarFormatter())   # 16, 20, 24, not 1.6 x 10^1
+    axes[0].yaxis.set_minor_formatter(ScalarFormatter())
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     return fig
