@@ -4,6 +4,9 @@
 
 import os
 from pathlib import Path
+import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -36,9 +39,6 @@ def torchrun_train(tmp_path: Path, *train_args: str) -> None:
     The rendezvous port is one free now (a fixed one clashes with other runs); torchrun's
     worker logs, a folder it leaves behind, go to ``tmp_path`` (TMPDIR), not to /tmp.
     """
-    import socket
-    import subprocess
-    import sys
     with socket.socket() as probe:
         probe.bind(('127.0.0.1', 0))
         port = probe.getsockname()[1]
